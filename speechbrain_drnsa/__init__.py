@@ -1,0 +1,8 @@
+"""speechbrain-drnsa: the DRN-MHSA speech emotion recognition model of Li et al. (ICASSP 2019).
+
+"Dilated Residual Network with Multi-head Self-attention for Speech Emotion
+Recognition", brought to SpeechBrain (lobes, hparams, data pipelines) and
+PyTorch Lightning (training on one or many devices, mixed precision).
+"""
+
+__version__ = "0.1.0"
