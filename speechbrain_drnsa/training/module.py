@@ -1,0 +1,248 @@
+"""The Lightning system that trains an utterance-level emotion classifier.
+
+Model and system are kept apart, as Lightning recommends: the classifier
+(:class:`speechbrain_drnsa.lobes.EmotionClassifier`, a plain ``nn.Module``)
+and the per-fold feature normaliser are built elsewhere and handed in;
+:class:`SERModule` holds the steps, the cross-entropy loss, the scores and
+the optimiser. Every checkpoint it writes carries a ``"speechbrain_drnsa"``
+block (package version, labels, model definition) next to the state dict,
+whose ``normalizer.*`` buffers hold the feature statistics, so that a
+checkpoint can be turned into a classifier without the training yaml.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from speechbrain.dataio.batch import PaddedBatch
+from torch import nn
+
+from speechbrain_drnsa import __version__
+from speechbrain_drnsa.training.metrics import confusion_matrix, emotion_scores
+
+__all__ = ["CHECKPOINT_KEY", "Evaluation", "SERModule"]
+
+#: Key of the package's own block inside a Lightning checkpoint.
+CHECKPOINT_KEY = "speechbrain_drnsa"
+
+
+@dataclass
+class Evaluation:
+    """What testing one fold found.
+
+    Arguments
+    ---------
+    scores : dict
+        ``{"UA", "WA", "F1"}`` as floats.
+    confusion : list of list of int
+        Counts, rows true classes, columns predicted ones.
+    labels : list of str
+        Class names, in the order of the confusion matrix.
+    predictions : list of tuple
+        ``(utt_id, true_label, predicted_label)`` sorted by id, every test
+        utterance exactly once.
+
+    Example
+    -------
+    >>> ev = Evaluation({"UA": 1.0}, [[1]], ["neu"], [("u1", "neu", "neu")])
+    >>> ev.scores["UA"]
+    1.0
+    """
+
+    scores: dict[str, float]
+    confusion: list[list[int]]
+    labels: list[str]
+    predictions: list[tuple[str, str, str]]
+
+
+class SERModule(pl.LightningModule):
+    """Train, validate and test an emotion classifier on padded LLD batches.
+
+    Arguments
+    ---------
+    model : torch.nn.Module
+        Maps ``(feats (batch, time, features), lengths (batch,))`` to logits
+        ``(batch, len(labels))``; lengths are relative, in (0, 1].
+    normalizer : torch.nn.Module
+        Maps ``(feats, lengths)`` to normalised feats; its statistics are
+        buffers, so they travel in the state dict.
+    labels : sequence of str
+        Class names, in the order of the model's outputs.
+    lr : float
+        Adam learning rate (1e-4 in Li et al., 2019).
+    weight_decay : float
+        Adam weight decay.
+    scheduler : callable, optional
+        ``scheduler(optimizer)`` returns a learning-rate scheduler, e.g. a
+        hyperpyyaml ``!name:torch.optim.lr_scheduler.StepLR`` with its kwargs.
+        Schedulers that need a metric (``ReduceLROnPlateau``) watch ``valid/UA``.
+    seed : int, optional
+        When given, the random generators are re-seeded from ``(seed, epoch,
+        rank)`` at the start of every training epoch, so that a run resumed
+        from an epoch checkpoint draws the same dropout masks as an
+        uninterrupted one.
+    model_config : mapping, optional
+        Plain data describing how to rebuild ``model`` (for instance the model
+        yaml text and its overrides); stored in every checkpoint.
+
+    Example
+    -------
+    >>> class Tiny(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.out = nn.Linear(17, 4)
+    ...     def forward(self, feats, lengths):
+    ...         return self.out(feats.mean(dim=1))
+    >>> class Identity(nn.Module):
+    ...     def forward(self, feats, lengths):
+    ...         return feats
+    >>> system = SERModule(Tiny(), Identity(), labels=["neu", "hap", "sad", "ang"])
+    >>> system(torch.randn(2, 50, 17), torch.tensor([1.0, 0.6])).shape
+    torch.Size([2, 4])
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        normalizer: nn.Module,
+        labels: Sequence[str],
+        lr: float = 1e-4,
+        weight_decay: float = 0.0,
+        scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        seed: int | None = None,
+        model_config: Mapping[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model", "normalizer", "scheduler", "model_config"])
+        self.model = model
+        self.normalizer = normalizer
+        self.labels = list(labels)
+        self.scheduler = scheduler
+        self.model_config = dict(model_config or {})
+        self.loss = nn.CrossEntropyLoss()
+        num_classes = len(self.labels)
+        self.train_scores = emotion_scores(num_classes, prefix="train/")
+        self.valid_scores = emotion_scores(num_classes, prefix="valid/")
+        self.test_scores = emotion_scores(num_classes, prefix="test/")
+        self.test_confusion = confusion_matrix(num_classes)
+        self._test_records: list[tuple[str, int, int]] = []
+        self.evaluation: Evaluation | None = None
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Normalise the features and return class logits ``(batch, classes)``."""
+        return self.model(self.normalizer(feats, lengths), lengths)
+
+    def training_step(self, batch: PaddedBatch, batch_idx: int) -> torch.Tensor:
+        """Cross-entropy on one batch; logs loss, scores and the padded-frame share."""
+        logits, loss = self._shared_step(batch, "train")
+        self.train_scores.update(logits, batch.label)
+        self.log_dict(self.train_scores, on_step=False, on_epoch=True)
+        feats, lengths = batch.feats
+        real_frames = int(torch.round(lengths * feats.shape[1]).sum())
+        total_frames = feats.shape[0] * feats.shape[1]
+        # weighted by total frames, the epoch value is sum(padded) / sum(total)
+        self.log(
+            "train/padded_share",
+            1.0 - real_frames / total_frames,
+            on_step=False,
+            on_epoch=True,
+            batch_size=total_frames,
+            sync_dist=True,
+        )
+        return loss
+
+    def validation_step(self, batch: PaddedBatch, batch_idx: int) -> None:
+        """Score one validation batch; UA here selects the checkpoint."""
+        logits, _ = self._shared_step(batch, "valid")
+        self.valid_scores.update(logits, batch.label)
+        self.log_dict(self.valid_scores, on_step=False, on_epoch=True, prog_bar=True)
+
+    def test_step(self, batch: PaddedBatch, batch_idx: int) -> None:
+        """Score one test batch and keep its per-utterance predictions."""
+        logits, _ = self._shared_step(batch, "test")
+        predictions = logits.argmax(dim=-1)
+        self.test_scores.update(predictions, batch.label)
+        self.test_confusion.update(predictions, batch.label)
+        self._test_records.extend(
+            zip(batch.id, batch.label.tolist(), predictions.tolist(), strict=True)
+        )
+
+    def on_test_epoch_start(self) -> None:
+        """Forget the predictions of an earlier test run."""
+        self._test_records = []
+        self.evaluation = None
+
+    def on_test_epoch_end(self) -> None:
+        """Compute the test scores over all processes and keep them in ``evaluation``."""
+        scores = self.test_scores.compute()
+        matrix = self.test_confusion.compute()
+        self.log_dict(scores)
+        self.test_scores.reset()
+        self.test_confusion.reset()
+        records = _gather_objects(self._test_records)
+        self.evaluation = Evaluation(
+            scores={name.removeprefix("test/"): value.item() for name, value in scores.items()},
+            confusion=matrix.tolist(),
+            labels=list(self.labels),
+            predictions=[
+                (utt_id, self.labels[true], self.labels[pred])
+                for utt_id, true, pred in sorted(records)
+            ],
+        )
+
+    def on_train_epoch_start(self) -> None:
+        """Re-seed the generators from (seed, epoch, rank) so resumed runs repeat exactly."""
+        if self.hparams.seed is not None:
+            key = f"{self.hparams.seed}/{self.current_epoch}/{self.global_rank}".encode()
+            torch.manual_seed(int.from_bytes(hashlib.sha256(key).digest()[:7], "little"))
+
+    def configure_optimizers(self) -> Any:
+        """Adam over every trainable parameter, with the optional scheduler."""
+        optimizer = torch.optim.Adam(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+        if self.scheduler is None:
+            return optimizer
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.scheduler(optimizer), "monitor": "valid/UA"},
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Add the package's block: version, labels and how to rebuild the model."""
+        checkpoint[CHECKPOINT_KEY] = {
+            "version": __version__,
+            "labels": list(self.labels),
+            "model_class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
+            "normalizer_class": (
+                f"{type(self.normalizer).__module__}.{type(self.normalizer).__qualname__}"
+            ),
+            "model_config": self.model_config,
+        }
+
+    def _shared_step(self, batch: PaddedBatch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, lengths = batch.feats
+        logits = self(feats, lengths)
+        loss = self.loss(logits.float(), batch.label)
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=stage == "train",
+            batch_size=feats.shape[0],
+            sync_dist=True,
+        )
+        return logits, loss
+
+
+def _gather_objects(records: list) -> list:
+    """Concatenate a list from every process (itself when not distributed)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return list(records)
+    gathered: list[list | None] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(gathered, records)
+    return [record for part in gathered for record in part]

@@ -1,0 +1,296 @@
+"""Results on disk: one folder per fold, one summary per experiment.
+
+Layout (``<seed>`` is the seed of the run, ``<k>`` the fold number)::
+
+    results/<experiment>/<seed>/
+        summary.md  summary.csv  summary.json    per-fold UA, WA, F1, mean, std, wall time
+        fold_<k>/
+            metrics.json                         scores, confusion, test size, wall time
+            confusion_matrix.csv  confusion_matrix.png
+            predictions.csv                      utt_id, true, predicted
+            checkpoints/  hparams.yaml  logs/
+
+Every file is written to a temporary name in its folder and renamed over
+the target, so an interrupted run never leaves a half-written report; a
+fold counts as finished exactly when its ``metrics.json`` exists.
+"""
+
+import csv
+import io
+import os
+import statistics
+import uuid
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from speechbrain_drnsa.data.manifest import load_json, write_json_atomic
+from speechbrain_drnsa.training.metrics import SCORE_NAMES
+from speechbrain_drnsa.training.module import Evaluation
+
+__all__ = [
+    "METRICS_FILE",
+    "fold_folder",
+    "read_fold_metrics",
+    "write_fold_report",
+    "summarize",
+    "write_summary",
+]
+
+#: Written last in a fold's folder: its presence marks the fold as finished.
+METRICS_FILE = "metrics.json"
+
+
+def fold_folder(experiment_folder: str | PathLike, fold: int) -> Path:
+    """Return the folder of fold ``fold`` (numbered from 1) inside an experiment folder.
+
+    Arguments
+    ---------
+    experiment_folder : str or PathLike
+        ``results/<experiment>/<seed>``.
+    fold : int
+        Fold number.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<experiment_folder>/fold_<fold>``.
+
+    Example
+    -------
+    >>> fold_folder("results/drn_mhsa/1234", 3).as_posix()
+    'results/drn_mhsa/1234/fold_3'
+    """
+    return Path(experiment_folder) / f"fold_{fold}"
+
+
+def read_fold_metrics(folder: str | PathLike) -> dict[str, Any] | None:
+    """Read a fold's ``metrics.json``, or ``None`` when the fold has not finished.
+
+    Arguments
+    ---------
+    folder : str or PathLike
+        The fold's folder.
+
+    Returns
+    -------
+    dict or None
+        The metrics written by :func:`write_fold_report`.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> read_fold_metrics(tempfile.mkdtemp()) is None
+    True
+    """
+    path = Path(folder) / METRICS_FILE
+    return load_json(path) if path.is_file() else None
+
+
+def write_fold_report(
+    folder: str | PathLike,
+    evaluation: Evaluation,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write a fold's confusion matrix (CSV, PNG), predictions and, last, its metrics.
+
+    Arguments
+    ---------
+    folder : str or PathLike
+        The fold's folder (created if needed).
+    evaluation : Evaluation
+        The test outcome of the fold's selected checkpoint.
+    extra : mapping, optional
+        More JSON-serialisable entries for ``metrics.json`` (wall time,
+        selected checkpoint, epochs trained...).
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> ev = Evaluation({"UA": 0.75, "WA": 0.75, "F1": 0.73}, [[2, 0], [1, 1]],
+    ...                 ["neu", "ang"], [("a", "neu", "neu"), ("b", "neu", "neu"),
+    ...                                  ("c", "ang", "neu"), ("d", "ang", "ang")])
+    >>> metrics = write_fold_report(folder, ev, {"wall_time_s": 1.5})
+    >>> metrics["UA"], metrics["n_test"]
+    (0.75, 4)
+    >>> sorted(p.name for p in Path(folder).iterdir())
+    ['confusion_matrix.csv', 'confusion_matrix.png', 'metrics.json', 'predictions.csv']
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [["true\\predicted", *evaluation.labels]]
+    rows += [[label, *counts] for label, counts in zip(evaluation.labels, evaluation.confusion)]
+    _write_text_atomic(_csv_text(rows), folder / "confusion_matrix.csv")
+    _write_bytes_atomic(
+        _confusion_png(evaluation.confusion, evaluation.labels), folder / "confusion_matrix.png"
+    )
+    predictions = [["utt_id", "true", "predicted"], *map(list, evaluation.predictions)]
+    _write_text_atomic(_csv_text(predictions), folder / "predictions.csv")
+    metrics = {
+        **{name: evaluation.scores[name] for name in SCORE_NAMES},
+        "n_test": len(evaluation.predictions),
+        "labels": list(evaluation.labels),
+        "confusion": evaluation.confusion,
+        **(extra or {}),
+    }
+    write_json_atomic(metrics, folder / METRICS_FILE)
+    return metrics
+
+
+def summarize(folds: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+    """Collect per-fold scores with their mean and (population) standard deviation.
+
+    Arguments
+    ---------
+    folds : mapping
+        ``{fold: metrics}`` as returned by :func:`write_fold_report`.
+
+    Returns
+    -------
+    dict
+        ``{"folds": [{"fold", "UA", "WA", "F1", "n_test", "wall_time_s"}],
+        "mean": {...}, "std": {...}, "wall_time_s": total}``.
+
+    Example
+    -------
+    >>> summary = summarize({1: {"UA": 0.5, "WA": 0.6, "F1": 0.4, "n_test": 10},
+    ...                      2: {"UA": 0.7, "WA": 0.8, "F1": 0.6, "n_test": 12}})
+    >>> summary["mean"]["UA"], round(summary["std"]["UA"], 6)
+    (0.6, 0.1)
+    """
+    rows = [
+        {
+            "fold": fold,
+            **{name: metrics[name] for name in SCORE_NAMES},
+            "n_test": metrics["n_test"],
+            "wall_time_s": metrics.get("wall_time_s", 0.0),
+        }
+        for fold, metrics in sorted(folds.items())
+    ]
+    columns = {name: [row[name] for row in rows] for name in SCORE_NAMES}
+    return {
+        "folds": rows,
+        "mean": {name: statistics.fmean(values) for name, values in columns.items()},
+        "std": {name: statistics.pstdev(values) for name, values in columns.items()},
+        "wall_time_s": sum(row["wall_time_s"] for row in rows),
+    }
+
+
+def write_summary(
+    experiment_folder: str | PathLike,
+    folds: Mapping[int, Mapping[str, Any]],
+    title: str = "",
+) -> Path:
+    """Write ``summary.json``, ``summary.csv`` and ``summary.md`` of an experiment.
+
+    Arguments
+    ---------
+    experiment_folder : str or PathLike
+        ``results/<experiment>/<seed>``.
+    folds : mapping
+        ``{fold: metrics}`` of the finished folds.
+    title : str
+        Heading of ``summary.md`` (experiment, protocol, seed...).
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``summary.md``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> path = write_summary(folder, {1: {"UA": 0.5, "WA": 0.6, "F1": 0.4, "n_test": 10}})
+    >>> print(path.read_text())
+    # Summary
+    ...
+    | 1 | 0.5000 | 0.6000 | 0.4000 | 10 | 0 |
+    | mean | 0.5000 | 0.6000 | 0.4000 |  |  |
+    ...
+    """
+    folder = Path(experiment_folder)
+    summary = summarize(folds)
+    write_json_atomic({"title": title, **summary}, folder / "summary.json")
+    header = ["fold", *SCORE_NAMES, "n_test", "wall_time_s"]
+    rows = [header] + [[row[name] for name in header] for row in summary["folds"]]
+    n_test = sum(row["n_test"] for row in summary["folds"])
+    for name in ("mean", "std"):
+        rows.append([name, *(summary[name][score] for score in SCORE_NAMES), "", ""])
+    _write_text_atomic(_csv_text(rows), folder / "summary.csv")
+    lines = [
+        f"# Summary{': ' + title if title else ''}",
+        "",
+        f"{len(summary['folds'])} folds, {n_test} test utterances, "
+        f"wall time {summary['wall_time_s']:.0f} s. UA: mean per-class recall; "
+        "WA: accuracy; F1: macro-F1; std over folds (population).",
+        "",
+        "| fold | UA | WA | F1 | test utts | wall time (s) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in summary["folds"]:
+        lines.append(_markdown_row(row["fold"], row, row["n_test"], row["wall_time_s"]))
+    lines.append(_markdown_row("mean", summary["mean"], "", ""))
+    lines.append(_markdown_row("std", summary["std"], "", ""))
+    path = folder / "summary.md"
+    _write_text_atomic("\n".join(lines) + "\n", path)
+    return path
+
+
+def _markdown_row(name: Any, scores: Mapping[str, float], n_test: Any, wall: Any) -> str:
+    cells = [f"{scores[score]:.4f}" for score in SCORE_NAMES]
+    wall_text = f"{wall:.0f}" if isinstance(wall, float | int) else wall
+    return f"| {name} | {' | '.join(cells)} | {n_test} | {wall_text} |"
+
+
+def _csv_text(rows: Sequence[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def _confusion_png(confusion: Sequence[Sequence[int]], labels: Sequence[str]) -> bytes:
+    """Render counts with row-normalised colours (recall per class) as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4, 3.6), dpi=100)
+    axes = figure.add_subplot()
+    shares = [[count / max(sum(row), 1) for count in row] for row in confusion]
+    axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i, row in enumerate(confusion):
+        for j, count in enumerate(row):
+            colour = "white" if shares[i][j] > 0.5 else "black"
+            axes.text(j, i, str(count), ha="center", va="center", color=colour)
+    axes.set_xticks(range(len(labels)), labels)
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _write_text_atomic(text: str, path: Path) -> None:
+    _write_bytes_atomic(text.encode("utf-8"), path)
+
+
+def _write_bytes_atomic(data: bytes, path: Path) -> None:
+    # same folder, so that os.replace is an atomic rename
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
