@@ -1,0 +1,12 @@
+"""Lobes of the DRN-MHSA emotion classifier: encoder, LSTM pooling, dense classifier.
+
+Each takes keyword arguments with defaults, so a SpeechBrain yaml can build it
+with ``!new:speechbrain_drnsa.lobes.DRNEncoder``.
+"""
+
+from speechbrain_drnsa.lobes.classifier import DNNClassifier
+from speechbrain_drnsa.lobes.drn import DRNEncoder
+from speechbrain_drnsa.lobes.model import EmotionClassifier
+from speechbrain_drnsa.lobes.pooling import LSTMPooling
+
+__all__ = ["DRNEncoder", "LSTMPooling", "DNNClassifier", "EmotionClassifier"]

@@ -1,0 +1,266 @@
+"""Dilated residual network (DRN) encoder with multi-head self-attention.
+
+The encoder of Li et al., "Dilated Residual Network with Multi-head
+Self-attention for Speech Emotion Recognition" (ICASSP 2019): 1-D temporal
+convolutions over frame-level LLDs in five groups of blocks. Each switch of
+the paper's ablation (its Table 2) is a constructor argument:
+
+* ``residual=False, dilation=False, attention_heads=0``: the baseline CNN,
+  stride 2 in the first layer of groups 2, 3, 4 and 5 (output frames 16x the
+  input hop: 160 ms for 10 ms LLDs);
+* ``residual=True``: S1, identity (or 1x1 projection) shortcuts around blocks;
+* ``dilation=True``: S2, the DRN of Yu et al. (CVPR 2017): strides in groups 2
+  and 3 only, groups 4 and 5 use 2- and 4-dilated convolutions instead, so the
+  receptive field is kept while frames stay 4x the hop (40 ms);
+* ``attention_heads=1``: S3, self-attention inside every residual block;
+* ``attention_heads=4``: S4, the proposed DRN-MHSA (the defaults).
+
+Padding is handled exactly: padded frames are zeroed after every layer (so
+"same" convolutions see the zeros they would see at the end of an unpadded
+utterance), batch-norm statistics are taken on valid frames only, attention
+masks padded keys, and relative lengths follow every stride.
+"""
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from speechbrain_drnsa.nnet.attention import MultiHeadSelfAttention
+from speechbrain_drnsa.nnet.lengths import check_relative_lengths, frame_mask, relative_to_frames
+
+__all__ = ["DRNEncoder"]
+
+_NUM_GROUPS = 5
+# Groups 4 and 5 of the DRN trade their stride for these dilations (Yu et al.).
+_DRN_DILATIONS = (1, 1, 1, 2, 4)
+
+
+class _MaskedBatchNorm1d(nn.BatchNorm1d):
+    """Batch norm on ``(batch, channels, time)`` whose training statistics skip padding."""
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        if not self.training or bool(valid.all()):
+            return super().forward(x)
+        # Normalise the valid frames only, as one (frames, channels) batch.
+        frames = x.transpose(1, 2)
+        normed = super().forward(frames[valid])
+        out = normed.new_zeros(frames.shape)
+        out[valid] = normed
+        return out.transpose(1, 2)
+
+
+class _Block(nn.Module):
+    """Two "same" convolutions, optional shortcut, optional masked self-attention."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int,
+        dilation: int,
+        residual: bool,
+        attention_heads: int,
+        dropout: float,
+    ):
+        super().__init__()
+        self.stride = stride
+        padding = dilation * (kernel_size - 1) // 2
+        self.conv1 = nn.Conv1d(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, bias=False
+        )
+        self.norm1 = _MaskedBatchNorm1d(out_channels)
+        self.conv2 = nn.Conv1d(
+            out_channels, out_channels, kernel_size, 1, padding, dilation, bias=False
+        )
+        self.norm2 = _MaskedBatchNorm1d(out_channels)
+        self.dropout = nn.Dropout(dropout)
+        self.activation = nn.ReLU()
+        self.attention = (
+            MultiHeadSelfAttention(out_channels, attention_heads, dropout)
+            if attention_heads
+            else None
+        )
+        self.residual = residual
+        if residual and (stride != 1 or in_channels != out_channels):
+            self.shortcut = nn.Conv1d(in_channels, out_channels, 1, stride, bias=False)
+            self.shortcut_norm = _MaskedBatchNorm1d(out_channels)
+        else:
+            self.shortcut = None
+
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        num_frames = x.shape[-1]
+        out_frames = _strided_frames(num_frames, self.stride)
+        out_lengths = _strided_frames(relative_to_frames(lengths, num_frames), self.stride)
+        out_lengths = out_lengths / out_frames
+        valid = frame_mask(out_lengths, out_frames)
+        keep = valid.unsqueeze(1).to(x.dtype)
+
+        h = self.activation(self.norm1(self.conv1(x), valid)) * keep
+        h = self.norm2(self.conv2(self.dropout(h)), valid) * keep
+        if self.attention is not None:
+            context, _ = self.attention(h.transpose(1, 2), out_lengths)
+            h = h + context.transpose(1, 2)
+        if self.shortcut is not None:
+            h = h + self.shortcut_norm(self.shortcut(x), valid) * keep
+        elif self.residual:
+            h = h + x
+        return self.activation(h) * keep.to(h.dtype), out_lengths
+
+
+def _strided_frames(frames: int | torch.Tensor, stride: int) -> int | torch.Tensor:
+    """Frames after a "same" convolution of this stride: ceil(frames / stride)."""
+    return -(-frames // stride)
+
+
+class DRNEncoder(nn.Module):
+    """Five groups of 1-D convolution blocks over LLD frames, with every ablation a switch.
+
+    Group ``g`` holds ``blocks[g]`` blocks of two convolutions with
+    ``channels[g]`` outputs, each followed by batch norm and ReLU (dropout in
+    between). The first convolution of groups 2 and 3 has stride 2; so has the
+    first of groups 4 and 5 unless ``dilation``, in which case every
+    convolution of groups 4 and 5 is 2- and 4-dilated instead. Blocks whose
+    shape changes get a 1x1 projection shortcut when ``residual``.
+
+    Output length, with ``S = 4`` (``dilation``) or ``S = 16`` (plain CNN) the
+    total stride: ``output_length(T) = ceil(T / S)``, for valid frames too,
+    because each "same" convolution of stride 2 maps ``T`` frames to
+    ``ceil(T / 2)``. Any ``T >= 1`` gives at least one output frame, so a
+    0.2 s utterance is valid input.
+
+    Arguments
+    ---------
+    input_size : int
+        Features per input frame (the 17 LLDs).
+    channels : Sequence[int]
+        Output channels of each of the 5 groups.
+    blocks : Sequence[int]
+        Blocks in each of the 5 groups (at least 1).
+    kernel_size : int
+        Odd kernel size of every convolution.
+    residual : bool
+        Add shortcuts around each block (off: plain CNN).
+    dilation : bool
+        DRN: replace the strides of groups 4 and 5 by dilations 2 and 4.
+    attention_heads : int
+        Self-attention heads inside every block: 0 none, 1 single-head, more multi-head.
+        Must divide every entry of ``channels``.
+    dropout : float
+        Dropout between the two convolutions of a block and on attention weights.
+
+    Example
+    -------
+    >>> encoder = DRNEncoder(channels=[8, 8, 16, 16, 16], blocks=[1, 1, 1, 1, 1])
+    >>> y, lengths = encoder(torch.randn(2, 100, 17), torch.tensor([1.0, 0.5]))
+    >>> y.shape, lengths
+    (torch.Size([2, 25, 16]), tensor([1.0000, 0.5200]))
+    >>> encoder.output_length(100), encoder.out_channels
+    (25, 16)
+    """
+
+    def __init__(
+        self,
+        input_size: int = 17,
+        channels: Sequence[int] = (64, 128, 256, 384, 512),
+        blocks: Sequence[int] = (1, 1, 1, 2, 2),
+        kernel_size: int = 3,
+        residual: bool = True,
+        dilation: bool = True,
+        attention_heads: int = 4,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        channels, blocks = list(channels), list(blocks)
+        if len(channels) != _NUM_GROUPS or len(blocks) != _NUM_GROUPS or min(blocks) < 1:
+            raise ValueError(
+                f"channels and blocks must list {_NUM_GROUPS} groups, at least one block each; "
+                f"got channels={channels}, blocks={blocks}"
+            )
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and positive; got {kernel_size}")
+        if attention_heads < 0 or any(c % max(attention_heads, 1) for c in channels):
+            raise ValueError(
+                f"attention_heads must be >= 0 and divide every group's channels; "
+                f"got attention_heads={attention_heads}, channels={channels}"
+            )
+        self.input_size = input_size
+        self.out_channels = channels[-1]
+        strides = (1, 2, 2, 1, 1) if dilation else (1, 2, 2, 2, 2)
+        dilations = _DRN_DILATIONS if dilation else (1,) * _NUM_GROUPS
+        self.total_stride = math.prod(strides)
+
+        layers = []
+        in_channels = input_size
+        for group in range(_NUM_GROUPS):
+            for index in range(blocks[group]):
+                layers.append(
+                    _Block(
+                        in_channels,
+                        channels[group],
+                        kernel_size,
+                        strides[group] if index == 0 else 1,
+                        dilations[group],
+                        residual,
+                        attention_heads,
+                        dropout,
+                    )
+                )
+                in_channels = channels[group]
+        self.blocks = nn.ModuleList(layers)
+
+    def output_length(self, num_frames: int) -> int:
+        """Output frames for ``num_frames`` input frames: ``ceil(num_frames / total_stride)``.
+
+        Arguments
+        ---------
+        num_frames : int
+            Input frames (at least 1).
+
+        Returns
+        -------
+        int
+            Output frames.
+
+        Example
+        -------
+        >>> DRNEncoder(dilation=False).output_length(500)
+        32
+        """
+        return _strided_frames(num_frames, self.total_stride)
+
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode a padded batch of LLD frames.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            LLDs ``(batch, time, input_size)``.
+        lengths : torch.Tensor, optional
+            Relative lengths ``(batch,)`` in (0, 1]; None means no padding.
+
+        Returns
+        -------
+        y : torch.Tensor
+            ``(batch, output_length(time), out_channels)``, zero on padded frames.
+        lengths : torch.Tensor
+            Relative lengths of ``y``.
+        """
+        if x.dim() != 3 or x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] != self.input_size:
+            raise ValueError(
+                f"expected LLDs of shape (batch >= 1, time >= 1, {self.input_size}); "
+                f"got shape {tuple(x.shape)}"
+            )
+        lengths = check_relative_lengths(lengths, x.shape[0], device=x.device)
+        valid = frame_mask(lengths, x.shape[1])
+        # Channels first once, for the convolutions; padded input frames zeroed.
+        h = x.transpose(1, 2) * valid.unsqueeze(1).to(x.dtype)
+        for block in self.blocks:
+            h, lengths = block(h, lengths)
+        return h.transpose(1, 2), lengths
