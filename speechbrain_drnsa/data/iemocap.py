@@ -1,0 +1,446 @@
+"""IEMOCAP data preparation: EmoEvaluation files to a 4-class SpeechBrain manifest.
+
+Reads ``IEMOCAP_full_release`` as released (Busso et al., 2008):
+``SessionN/dialog/EmoEvaluation/<dialog>.txt`` for the labels and
+``SessionN/sentences/wav/<dialog>/<utterance>.wav`` for the audio. Keeps neutral,
+happy, sad and angry, merges excited into happy and drops every other label, which
+gives the 5531 utterances of Li et al. (2019) on the full corpus.
+
+The manifest ``iemocap.json`` maps each utterance id to::
+
+    {"wav": "{data_root}/Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav",
+     "duration": 1.9456, "emo": "neu", "speaker": "Ses01F", "session": "Session1",
+     "gender": "F"}
+
+and one ``folds_<protocol>.json`` per protocol of :mod:`speechbrain_drnsa.data.folds`
+sits beside it.
+"""
+
+import hashlib
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import soundfile as sf
+
+from speechbrain_drnsa.data.folds import folds_file, make_folds, save_folds
+from speechbrain_drnsa.data.manifest import load_json, write_json_atomic
+from speechbrain_drnsa.errors import InputFileError
+
+__all__ = [
+    "EMOTION_MAP",
+    "LABEL_CODES",
+    "PAPER_COUNTS",
+    "MANIFEST_NAME",
+    "Turn",
+    "speaker_of",
+    "parse_emo_evaluation",
+    "prepare_iemocap",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Every label code of the summary lines of the release.
+LABEL_CODES = ("neu", "hap", "exc", "sad", "ang", "fru", "sur", "fea", "oth", "dis", "xxx")
+
+#: The labels kept, and the class each becomes (excited merges into happy).
+EMOTION_MAP = {"neu": "neu", "hap": "hap", "exc": "hap", "sad": "sad", "ang": "ang"}
+
+#: Utterances per class on the full release, as used by Li et al. (2019): 5531 in all.
+PAPER_COUNTS = {"neu": 1708, "hap": 1636, "sad": 1084, "ang": 1103}
+
+#: File name of the manifest inside ``save_folder``.
+MANIFEST_NAME = "iemocap.json"
+
+# Written last: its presence and content say the outputs match the inputs.
+_RECORD_NAME = "iemocap_prepared.json"
+# Bump when the manifest or folds change for the same inputs, to force re-preparation.
+_FORMAT_VERSION = 1
+
+_SESSION_DIR = re.compile(r"Session(\d+)")
+_UTTERANCE = re.compile(r"(Ses\d\d)[FM]_.+_([FM])[^_]*")
+_SUMMARY = re.compile(
+    r"\[\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)\s*\]\s+(\S+)\s+(\S+)\s+"
+    r"\[\s*([-+.\d]+)\s*,\s*([-+.\d]+)\s*,\s*([-+.\d]+)\s*\]"
+)
+
+
+class Turn(NamedTuple):
+    """The summary line of one turn of an EmoEvaluation file.
+
+    Arguments
+    ---------
+    utt_id : str
+        Utterance id, e.g. ``Ses01F_impro01_F000``.
+    label : str
+        Majority label code, one of :data:`LABEL_CODES`.
+    start : float
+        Start of the turn in the dialog, in seconds.
+    end : float
+        End of the turn in the dialog, in seconds.
+    vad : tuple of float
+        Mean valence, activation and dominance of the evaluators.
+
+    Example
+    -------
+    >>> Turn("Ses01F_impro01_F000", "neu", 6.2901, 8.2357, (2.5, 2.5, 2.5)).label
+    'neu'
+    """
+
+    utt_id: str
+    label: str
+    start: float
+    end: float
+    vad: tuple[float, float, float]
+
+
+def speaker_of(utt_id: str) -> str:
+    """Speaker of an utterance: its session plus the letter after the last underscore.
+
+    The letter in the dialog name says who wore the markers, not who speaks, and
+    dialogs such as ``Ses03M_impro05a`` or ``Ses05M_script01_1b`` break fixed
+    character positions.
+
+    Arguments
+    ---------
+    utt_id : str
+        Utterance id, e.g. ``Ses03M_impro05a_F001``.
+
+    Returns
+    -------
+    str
+        Speaker id, e.g. ``Ses03F``.
+
+    Example
+    -------
+    >>> speaker_of("Ses03M_impro05a_F001"), speaker_of("Ses05M_script01_1b_M002")
+    ('Ses03F', 'Ses05M')
+    """
+    match = _UTTERANCE.fullmatch(utt_id)
+    if not match:
+        raise ValueError(
+            f"{utt_id!r} is not an IEMOCAP utterance id such as Ses01F_impro01_M000"
+        )
+    return match.group(1) + match.group(2)
+
+
+def parse_emo_evaluation(path: str | PathLike) -> list[Turn]:
+    """Read the summary line of every turn of an EmoEvaluation file.
+
+    Only lines starting with ``[`` are turn summaries; the header (``%``), the
+    evaluator lines (``C-E2:``, ``A-F1:`` ...) and blank lines are skipped.
+
+    Arguments
+    ---------
+    path : str or PathLike
+        ``SessionN/dialog/EmoEvaluation/<dialog>.txt``.
+
+    Returns
+    -------
+    list of Turn
+        The turns, in file order.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = tempfile.mkdtemp() + "/Ses01F_impro01.txt"
+    >>> with open(path, "w") as f:
+    ...     _ = f.write(
+    ...         "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\\n\\n"
+    ...         "[6.2901 - 8.2357]\\tSes01F_impro01_F000\\tneu\\t[2.5000, 2.5000, 2.5000]\\n"
+    ...         "C-E2:\\tNeutral;\\t()\\n"
+    ...         "A-E3:\\tval 3; act 2; dom  2;\\t()\\n\\n"
+    ...     )
+    >>> parse_emo_evaluation(path)
+    [Turn(utt_id='Ses01F_impro01_F000', label='neu', start=6.2901, end=8.2357, vad=(2.5, 2.5, 2.5))]
+    """
+    try:
+        text = Path(path).read_bytes().decode("utf-8", errors="replace")
+    except OSError as err:
+        raise InputFileError(path, f"cannot read EmoEvaluation file ({err.strerror})") from None
+    turns = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line.startswith("["):
+            continue
+        turns.append(_parse_summary(path, lineno, line))
+    if not turns:
+        raise InputFileError(path, "no turn line '[start - end] utterance label [v, a, d]': "
+                             "the EmoEvaluation file is empty or of another kind")
+    return turns
+
+
+def prepare_iemocap(
+    data_folder: str | PathLike,
+    save_folder: str | PathLike,
+    protocols: Sequence[str] = ("speaker10", "session5", "random"),
+    seed: int = 1234,
+    skip_prep: bool = False,
+) -> Path:
+    """Write the 4-class IEMOCAP manifest and the folds of each protocol.
+
+    Work is skipped when ``save_folder`` already holds outputs made from the same
+    EmoEvaluation files (compared by content) with the same options. Every kept turn's
+    wav is checked (present, readable, not truncated) before anything is written, and
+    each output is written atomically, so bad input never leaves a half-written
+    manifest. On the full release the per-class table matches the paper's 5531
+    utterances; on any other count (a subset) a warning gives the numbers.
+
+    Arguments
+    ---------
+    data_folder : str or PathLike
+        ``IEMOCAP_full_release``: the folder holding ``Session1`` ... ``Session5``.
+    save_folder : str or PathLike
+        Where ``iemocap.json`` and ``folds_<protocol>.json`` go.
+    protocols : sequence of str
+        Fold protocols to write, see :func:`speechbrain_drnsa.data.folds.make_folds`.
+        A protocol the corpus is too small for (a subset) is skipped with a warning.
+    seed : int
+        Seed of the shuffled protocols.
+    skip_prep : bool
+        Do nothing and return the manifest path, as SpeechBrain's prepare scripts do.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of ``iemocap.json``, whose ``wav`` entries start with ``{data_root}``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_drnsa.data.demo import make_demo_corpus
+    >>> root = make_demo_corpus(tempfile.mkdtemp(), utterances_per_class=1,
+    ...                         dropped_per_speaker=1)
+    >>> manifest = prepare_iemocap(root, tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    IEMOCAP 4-class utterances in ...
+      total      40    5531  differs from the paper (a subset?)
+    >>> sorted(p.name for p in manifest.parent.iterdir() if p.suffix == ".json")
+    ['folds_random.json', 'folds_session5.json', 'folds_speaker10.json', 'iemocap.json', ...]
+    """
+    save_folder = Path(save_folder)
+    manifest_path = save_folder / MANIFEST_NAME
+    if skip_prep:
+        return manifest_path
+    data_folder = Path(data_folder)
+    sessions = _session_folders(data_folder)
+    files = {session: _emo_evaluation_files(session) for session in sessions}
+    record = _input_record(data_folder, files, protocols, seed)
+    if _up_to_date(save_folder, record):
+        logger.info("%s is up to date with %s, skipping preparation", manifest_path, data_folder)
+        return manifest_path
+
+    manifest, raw_counts = _build_manifest(data_folder, files)
+    counts = Counter(entry["emo"] for entry in manifest.values())
+    _report_counts(data_folder, counts, raw_counts)
+    folds = {}
+    for protocol in protocols:
+        try:
+            folds[protocol] = make_folds(manifest, protocol, seed=seed)
+        except ValueError as err:
+            logger.warning("no folds for protocol %r on this corpus: %s", protocol, err)
+
+    for protocol, protocol_folds in folds.items():
+        save_folds(protocol_folds, folds_file(save_folder, protocol))
+    write_json_atomic(manifest, manifest_path)
+    record["outputs"] = [MANIFEST_NAME] + [folds_file(".", p).name for p in folds]
+    write_json_atomic(record, save_folder / _RECORD_NAME)
+    return manifest_path
+
+
+def _parse_summary(path: str | PathLike, lineno: int, line: str) -> Turn:
+    """One ``[start - end]<TAB>utt<TAB>label<TAB>[v, a, d]`` line, checked."""
+    match = _SUMMARY.fullmatch(line)
+    if not match:
+        raise InputFileError(
+            path,
+            f"line {lineno}: malformed turn line {line[:80]!r}, expected "
+            "'[start - end]<TAB>utterance<TAB>label<TAB>[v, a, d]'",
+        )
+    start, end, utt, label, *vad = match.groups()
+    if label not in LABEL_CODES:
+        raise InputFileError(path, f"line {lineno}: unknown emotion label {label!r} for {utt}")
+    try:
+        speaker_of(utt)
+        values = tuple(float(v) for v in vad)
+    except ValueError as err:
+        raise InputFileError(path, f"line {lineno}: {err}") from None
+    if float(end) < float(start):
+        raise InputFileError(path, f"line {lineno}: {utt} ends before it starts")
+    return Turn(utt, label, float(start), float(end), values)
+
+
+def _session_folders(data_folder: Path) -> list[Path]:
+    """``SessionN`` folders in numeric order, or a clear error."""
+    if not data_folder.exists():
+        raise InputFileError(data_folder, "IEMOCAP data folder not found")
+    if not data_folder.is_dir():
+        raise InputFileError(data_folder, "IEMOCAP data folder is not a folder")
+    sessions = [
+        p for p in data_folder.iterdir() if p.is_dir() and _SESSION_DIR.fullmatch(p.name)
+    ]
+    if not sessions:
+        raise InputFileError(
+            data_folder,
+            "no Session* folder; data_folder must be IEMOCAP_full_release, which holds "
+            "Session1 ... Session5",
+        )
+    return sorted(sessions, key=lambda p: int(_SESSION_DIR.fullmatch(p.name).group(1)))
+
+
+def _emo_evaluation_files(session: Path) -> list[Path]:
+    """The ``<dialog>.txt`` files of a session, skipping subfolders and stray files."""
+    folder = session / "dialog" / "EmoEvaluation"
+    if not folder.is_dir():
+        raise InputFileError(folder, "folder not found; every SessionN needs dialog/EmoEvaluation")
+    # Subfolders (Categorical/, Attribute/ ...) hold other formats; hidden files include
+    # the AppleDouble ._*.txt copies that some archives carry.
+    files = sorted(
+        p for p in folder.iterdir()
+        if p.is_file() and p.suffix == ".txt" and not p.name.startswith(".")
+    )
+    if not files:
+        raise InputFileError(folder, "no EmoEvaluation <dialog>.txt file")
+    return files
+
+
+def _input_record(
+    data_folder: Path, files: dict[Path, list[Path]], protocols: Sequence[str], seed: int
+) -> dict[str, Any]:
+    """What the outputs depend on: the options and a digest of each EmoEvaluation file."""
+    digests = {
+        path.relative_to(data_folder).as_posix(): hashlib.sha1(path.read_bytes()).hexdigest()
+        for session_files in files.values()
+        for path in session_files
+    }
+    return {
+        "format": _FORMAT_VERSION,
+        "protocols": list(protocols),
+        "seed": seed,
+        "emo_evaluation": digests,
+    }
+
+
+def _up_to_date(save_folder: Path, record: dict[str, Any]) -> bool:
+    """Whether the outputs in ``save_folder`` were made from the same inputs."""
+    path = save_folder / _RECORD_NAME
+    if not path.is_file():
+        return False
+    try:
+        previous = load_json(path)
+    except InputFileError:
+        return False
+    if not isinstance(previous, dict):
+        return False
+    outputs = previous.pop("outputs", None)
+    if previous != record or not isinstance(outputs, list):
+        return False
+    return all((save_folder / str(name)).is_file() for name in outputs)
+
+
+def _build_manifest(
+    data_folder: Path, files: dict[Path, list[Path]]
+) -> tuple[dict[str, dict[str, Any]], Counter]:
+    """Parse every file, keep the 4 classes, check each kept turn's wav.
+
+    Returns the manifest and the count of each kept label as the release writes it.
+    """
+    seen: dict[str, Path] = {}
+    kept: list[tuple[Path, Turn]] = []
+    for session, session_files in files.items():
+        number = int(_SESSION_DIR.fullmatch(session.name).group(1))
+        for path in session_files:
+            for turn in parse_emo_evaluation(path):
+                if turn.utt_id in seen:
+                    raise InputFileError(
+                        path, f"{turn.utt_id} is also listed in {seen[turn.utt_id]}"
+                    )
+                seen[turn.utt_id] = path
+                if int(turn.utt_id[3:5]) != number:
+                    raise InputFileError(path, f"{turn.utt_id} does not belong to {session.name}")
+                if turn.label in EMOTION_MAP:
+                    kept.append((session, turn))
+
+    manifest = {}
+    for session, turn in sorted(kept, key=lambda item: item[1].utt_id):
+        dialog = turn.utt_id.rsplit("_", 1)[0]
+        relative = f"{session.name}/sentences/wav/{dialog}/{turn.utt_id}.wav"
+        speaker = speaker_of(turn.utt_id)
+        manifest[turn.utt_id] = {
+            "wav": "{data_root}/" + relative,
+            "duration": _wav_duration(data_folder / relative),
+            "emo": EMOTION_MAP[turn.label],
+            "speaker": speaker,
+            "session": session.name,
+            "gender": speaker[-1],
+        }
+    return manifest, Counter(turn.label for _, turn in kept)
+
+
+def _wav_duration(path: Path) -> float:
+    """Duration in seconds of a wav that is present, readable and complete."""
+    if not path.is_file():
+        raise InputFileError(path, "wav file of a kept turn not found")
+    try:
+        info = sf.info(str(path))
+    except (sf.SoundFileError, RuntimeError) as err:
+        raise InputFileError(path, f"not a readable audio file ({err})") from None
+    if info.frames <= 0:
+        raise InputFileError(path, "holds no audio frames")
+    sizes = _riff_data_sizes(path)
+    # libsndfile silently shortens a truncated file, so compare with the header's promise.
+    if sizes is not None and sizes[0] > sizes[1]:
+        raise InputFileError(
+            path, f"truncated: its header announces {sizes[0]} bytes of audio, "
+            f"the file holds {sizes[1]}"
+        )
+    try:
+        sf.read(str(path), start=info.frames - 1, frames=1)
+    except (sf.SoundFileError, RuntimeError) as err:
+        raise InputFileError(path, f"cannot read its last frame, corrupt ({err})") from None
+    return info.frames / info.samplerate
+
+
+def _riff_data_sizes(path: Path) -> tuple[int, int] | None:
+    """(bytes the ``data`` chunk announces, bytes present after it) of a RIFF/WAVE file."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            declared = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"data":
+                # 0 and 0xFFFFFFFF mark streams whose writer did not know the length.
+                if declared in (0, 0xFFFFFFFF):
+                    return None
+                return declared, size - f.tell()
+            f.seek(declared + (declared & 1), os.SEEK_CUR)
+
+
+def _report_counts(data_folder: Path, counts: Counter, raw: Counter) -> None:
+    """Print the per-class table; warn when it differs from the paper's 5531."""
+    total = sum(counts.values())
+    paper_total = sum(PAPER_COUNTS.values())
+    matches = dict(counts) == PAPER_COUNTS
+    lines = [f"IEMOCAP 4-class utterances in {data_folder}", "  class   found   paper"]
+    for emo, expected in PAPER_COUNTS.items():
+        note = f"  (hap {raw['hap']} + exc {raw['exc']})" if emo == "hap" else ""
+        lines.append(f"  {emo:<6}{counts[emo]:>7}{expected:>8}{note}")
+    verdict = "matches the paper" if matches else "differs from the paper (a subset?)"
+    lines.append(f"  {'total':<6}{total:>7}{paper_total:>8}  {verdict}")
+    print("\n".join(lines))
+    if not matches:
+        per_class = ", ".join(f"{emo} {counts[emo]}" for emo in PAPER_COUNTS)
+        logger.warning(
+            "found %d utterances (%s), the paper uses %d (%s); carrying on",
+            total, per_class, paper_total,
+            ", ".join(f"{emo} {n}" for emo, n in PAPER_COUNTS.items()),
+        )
