@@ -129,7 +129,9 @@ class SERModule(pl.LightningModule):
         self.test_scores = emotion_scores(num_classes, prefix="test/")
         self.test_confusion = confusion_matrix(num_classes)
         self._test_records: list[tuple[str, int, int]] = []
+        self._train_utterances = 0
         self.evaluation: Evaluation | None = None
+        self.train_utterances_per_rank: list[int] | None = None
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Normalise the features and return class logits ``(batch, classes)``."""
@@ -138,6 +140,7 @@ class SERModule(pl.LightningModule):
     def training_step(self, batch: PaddedBatch, batch_idx: int) -> torch.Tensor:
         """Cross-entropy on one batch; logs loss, scores and the padded-frame share."""
         logits, loss = self._shared_step(batch, "train")
+        self._train_utterances += len(batch.id)
         self.train_scores.update(logits, batch.label)
         self.log_dict(self.train_scores, on_step=False, on_epoch=True)
         feats, lengths = batch.feats
@@ -169,6 +172,14 @@ class SERModule(pl.LightningModule):
         self._test_records.extend(
             zip(batch.id, batch.label.tolist(), predictions.tolist(), strict=True)
         )
+
+    def on_train_start(self) -> None:
+        """Start counting the utterances this process trains on."""
+        self._train_utterances = 0
+
+    def on_train_end(self) -> None:
+        """Gather, per process, how many utterances it trained on (in this run)."""
+        self.train_utterances_per_rank = _gather_objects([self._train_utterances])
 
     def on_test_epoch_start(self) -> None:
         """Forget the predictions of an earlier test run."""

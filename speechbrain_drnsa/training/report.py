@@ -36,6 +36,7 @@ __all__ = [
     "write_fold_report",
     "summarize",
     "write_summary",
+    "write_text_atomic",
 ]
 
 #: Written last in a fold's folder: its presence marks the fold as finished.
@@ -43,7 +44,7 @@ METRICS_FILE = "metrics.json"
 
 
 def fold_folder(experiment_folder: str | PathLike, fold: int) -> Path:
-    """Return the folder of fold ``fold`` (numbered from 1) inside an experiment folder.
+    """Return the folder of fold ``fold`` (from 0, as in the fold files) of an experiment.
 
     Arguments
     ---------
@@ -127,12 +128,12 @@ def write_fold_report(
     folder.mkdir(parents=True, exist_ok=True)
     rows = [["true\\predicted", *evaluation.labels]]
     rows += [[label, *counts] for label, counts in zip(evaluation.labels, evaluation.confusion)]
-    _write_text_atomic(_csv_text(rows), folder / "confusion_matrix.csv")
+    write_text_atomic(_csv_text(rows), folder / "confusion_matrix.csv")
     _write_bytes_atomic(
         _confusion_png(evaluation.confusion, evaluation.labels), folder / "confusion_matrix.png"
     )
     predictions = [["utt_id", "true", "predicted"], *map(list, evaluation.predictions)]
-    _write_text_atomic(_csv_text(predictions), folder / "predictions.csv")
+    write_text_atomic(_csv_text(predictions), folder / "predictions.csv")
     metrics = {
         **{name: evaluation.scores[name] for name in SCORE_NAMES},
         "n_test": len(evaluation.predictions),
@@ -224,7 +225,7 @@ def write_summary(
     n_test = sum(row["n_test"] for row in summary["folds"])
     for name in ("mean", "std"):
         rows.append([name, *(summary[name][score] for score in SCORE_NAMES), "", ""])
-    _write_text_atomic(_csv_text(rows), folder / "summary.csv")
+    write_text_atomic(_csv_text(rows), folder / "summary.csv")
     lines = [
         f"# Summary{': ' + title if title else ''}",
         "",
@@ -240,7 +241,34 @@ def write_summary(
     lines.append(_markdown_row("mean", summary["mean"], "", ""))
     lines.append(_markdown_row("std", summary["std"], "", ""))
     path = folder / "summary.md"
-    _write_text_atomic("\n".join(lines) + "\n", path)
+    write_text_atomic("\n".join(lines) + "\n", path)
+    return path
+
+
+def write_text_atomic(text: str, path: str | PathLike) -> Path:
+    """Write UTF-8 text to ``path`` through a temporary file in the same folder.
+
+    Arguments
+    ---------
+    text : str
+        The content.
+    path : str or PathLike
+        The target; its folder is created if needed.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> write_text_atomic("seed: 1\\n", Path(tempfile.mkdtemp()) / "a" / "hparams.yaml").name
+    'hparams.yaml'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_bytes_atomic(text.encode("utf-8"), path)
     return path
 
 
@@ -279,10 +307,6 @@ def _confusion_png(confusion: Sequence[Sequence[int]], labels: Sequence[str]) ->
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
-
-
-def _write_text_atomic(text: str, path: Path) -> None:
-    _write_bytes_atomic(text.encode("utf-8"), path)
 
 
 def _write_bytes_atomic(data: bytes, path: Path) -> None:

@@ -1,0 +1,106 @@
+"""Checkpoint files written atomically, with an error that says what survived.
+
+Lightning's own ``TorchCheckpointIO`` stages a checkpoint in the system
+temporary folder and moves it into place, which is a copy, not an atomic
+rename, when that folder is on another file system. :class:`AtomicCheckpointIO`
+writes next to the target and renames over it, so a crash or a full disk
+leaves either the previous checkpoint or the new one, never a truncated file.
+"""
+
+import os
+import uuid
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+__all__ = ["CheckpointWriteError", "AtomicCheckpointIO"]
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written; the message says what is left on disk.
+
+    Arguments
+    ---------
+    path : str or PathLike
+        The checkpoint that was being written.
+    problem : str
+        What went wrong and what state the folder is in.
+
+    Example
+    -------
+    >>> str(CheckpointWriteError("fold_0/last.ckpt", "disk full"))
+    'fold_0/last.ckpt: disk full'
+    """
+
+    def __init__(self, path: str | PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Save checkpoints to a temporary file in the target folder, then rename.
+
+    Pass it to the Trainer as a plugin: ``Trainer(plugins=[AtomicCheckpointIO()])``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "last.ckpt"
+    >>> io = AtomicCheckpointIO()
+    >>> io.save_checkpoint({"epoch": 3}, path)
+    >>> io.load_checkpoint(path)["epoch"]
+    3
+    >>> sorted(p.name for p in path.parent.iterdir())
+    ['last.ckpt']
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | PathLike, storage_options: Any = None
+    ) -> None:
+        """Write ``checkpoint`` to ``path`` atomically.
+
+        Arguments
+        ---------
+        checkpoint : dict
+            The state Lightning dumps.
+        path : str or PathLike
+            Target file; its folder is created if needed.
+        storage_options : None
+            Not supported, as in ``TorchCheckpointIO``.
+
+        Raises
+        ------
+        CheckpointWriteError
+            When the file system refuses the write (disk full, no permission);
+            the previous file at ``path``, if any, is untouched.
+        """
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} does not take storage_options")
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            kept = (
+                f"the previous {path.name} is intact"
+                if path.exists()
+                else f"no earlier {path.name} existed"
+            )
+            raise CheckpointWriteError(
+                path,
+                f"checkpoint not written ({err.strerror or err}); {kept}. Free space (or fix "
+                "the folder's permissions) and run the same command again to resume.",
+            ) from err
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
