@@ -288,6 +288,19 @@ def test_new_options_or_lost_outputs_redo(tiny_corpus, tmp_path):
     assert (save_folder / "folds_speaker10.json").exists()
 
 
+def test_folds_of_protocols_no_longer_asked_for_are_removed(tiny_corpus, tmp_path):
+    save_folder = tmp_path / "prep"
+    prepare_iemocap(tiny_corpus, save_folder, protocols=["speaker10", "random"])
+    prepare_iemocap(tiny_corpus, save_folder, protocols=["speaker10"])
+    assert sorted(p.name for p in save_folder.glob("folds_*.json")) == ["folds_speaker10.json"]
+
+
+def test_unknown_protocol_fails_before_any_work(tiny_corpus, tmp_path):
+    with pytest.raises(ValueError, match="unknown fold protocol 'speaker_10'"):
+        prepare_iemocap(tiny_corpus, tmp_path / "prep", protocols=["speaker_10"])
+    assert not (tmp_path / "prep").exists()
+
+
 def test_skip_prep_does_nothing(tmp_path):
     manifest = prepare_iemocap(tmp_path / "absent", tmp_path / "prep", skip_prep=True)
     assert manifest == tmp_path / "prep" / MANIFEST_NAME

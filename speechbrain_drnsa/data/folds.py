@@ -42,6 +42,7 @@ __all__ = [
     "Fold",
     "PROTOCOLS",
     "make_folds",
+    "check_protocol",
     "leave_one_speaker_out",
     "speaker_kfold",
     "stratified_kfold",
@@ -110,6 +111,7 @@ def make_folds(manifest: Manifest, protocol: str = "speaker10", seed: int = 1234
     >>> len(folds), folds[0].test, folds[0].valid
     (4, ['Ses01F_0', 'Ses01F_1'], ['Ses01M_0', 'Ses01M_1'])
     """
+    check_protocol(protocol)
     if protocol == "speaker10":
         return _session_partner_folds(manifest)
     if protocol == "session5":
@@ -118,9 +120,33 @@ def make_folds(manifest: Manifest, protocol: str = "speaker10", seed: int = 1234
         return stratified_kfold(manifest, n_folds=10, seed=seed)
     if protocol == "loso":
         return leave_one_speaker_out(manifest)
-    match = _SPEAKER_KFOLD.fullmatch(protocol)
-    if match:
-        return speaker_kfold(manifest, int(match.group(1)), seed=seed)
+    return speaker_kfold(manifest, int(_SPEAKER_KFOLD.fullmatch(protocol).group(1)), seed=seed)
+
+
+def check_protocol(protocol: str) -> str:
+    """Check that ``protocol`` names a protocol, before any work depends on it.
+
+    Arguments
+    ---------
+    protocol : str
+        A name from :data:`PROTOCOLS` or ``speaker_kfold<N>``.
+
+    Returns
+    -------
+    str
+        ``protocol`` itself.
+
+    Example
+    -------
+    >>> check_protocol("speaker_kfold5")
+    'speaker_kfold5'
+    >>> check_protocol("speaker5")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown fold protocol 'speaker5'; expected one of speaker10, ...
+    """
+    if protocol in PROTOCOLS or _SPEAKER_KFOLD.fullmatch(str(protocol)):
+        return protocol
     raise ValueError(
         f"unknown fold protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)} "
         "or speaker_kfold<N>"

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import soundfile as sf
 
-from speechbrain_drnsa.data.folds import folds_file, make_folds, save_folds
+from speechbrain_drnsa.data.folds import check_protocol, folds_file, make_folds, save_folds
 from speechbrain_drnsa.data.manifest import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 
@@ -198,8 +198,9 @@ def prepare_iemocap(
     save_folder : str or PathLike
         Where ``iemocap.json`` and ``folds_<protocol>.json`` go.
     protocols : sequence of str
-        Fold protocols to write, see :func:`speechbrain_drnsa.data.folds.make_folds`.
-        A protocol the corpus is too small for (a subset) is skipped with a warning.
+        Fold protocols to write, see :func:`speechbrain_drnsa.data.folds.make_folds`; an
+        unknown name raises ValueError. A protocol the corpus is too small for (a subset)
+        is skipped with a warning.
     seed : int
         Seed of the shuffled protocols.
     skip_prep : bool
@@ -226,11 +227,19 @@ def prepare_iemocap(
     manifest_path = save_folder / MANIFEST_NAME
     if skip_prep:
         return manifest_path
+    if isinstance(protocols, str):
+        protocols = [protocols]
+    protocols = [check_protocol(protocol) for protocol in protocols]
     data_folder = Path(data_folder)
     sessions = _session_folders(data_folder)
     files = {session: _emo_evaluation_files(session) for session in sessions}
     record = _input_record(data_folder, files, protocols, seed)
-    if _up_to_date(save_folder, record):
+    last = _read_record(save_folder)
+    if (
+        last is not None
+        and {key: value for key, value in last.items() if key != "outputs"} == record
+        and all((save_folder / name).is_file() for name in _outputs(last))
+    ):
         logger.info("%s is up to date with %s, skipping preparation", manifest_path, data_folder)
         return manifest_path
 
@@ -249,6 +258,9 @@ def prepare_iemocap(
     write_json_atomic(manifest, manifest_path)
     record["outputs"] = [MANIFEST_NAME] + [folds_file(".", p).name for p in folds]
     write_json_atomic(record, save_folder / _RECORD_NAME)
+    # Folds of an earlier run that this run did not rebuild would not match the manifest.
+    for name in set(_outputs(last) if last else []) - set(record["outputs"]):
+        (save_folder / name).unlink(missing_ok=True)
     return manifest_path
 
 
@@ -313,7 +325,7 @@ def _input_record(
 ) -> dict[str, Any]:
     """What the outputs depend on: the options and a digest of each EmoEvaluation file."""
     digests = {
-        path.relative_to(data_folder).as_posix(): hashlib.sha1(path.read_bytes()).hexdigest()
+        path.relative_to(data_folder).as_posix(): _digest(path)
         for session_files in files.values()
         for path in session_files
     }
@@ -325,21 +337,34 @@ def _input_record(
     }
 
 
-def _up_to_date(save_folder: Path, record: dict[str, Any]) -> bool:
-    """Whether the outputs in ``save_folder`` were made from the same inputs."""
+def _digest(path: Path) -> str:
+    """SHA-1 of a file's bytes, which changes with any edit (mtimes can be coarse)."""
+    try:
+        return hashlib.sha1(path.read_bytes()).hexdigest()
+    except OSError as err:
+        raise InputFileError(path, f"cannot read EmoEvaluation file ({err.strerror})") from None
+
+
+def _read_record(save_folder: Path) -> dict[str, Any] | None:
+    """The record of the last run in ``save_folder``, or None if absent or unreadable."""
     path = save_folder / _RECORD_NAME
     if not path.is_file():
-        return False
+        return None
     try:
-        previous = load_json(path)
+        record = load_json(path)
     except InputFileError:
-        return False
-    if not isinstance(previous, dict):
-        return False
-    outputs = previous.pop("outputs", None)
-    if previous != record or not isinstance(outputs, list):
-        return False
-    return all((save_folder / str(name)).is_file() for name in outputs)
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("outputs"), list):
+        return None
+    return record
+
+
+def _outputs(record: dict[str, Any]) -> list[str]:
+    """Output names listed in a record: only ours, never a path that leaves save_folder."""
+    return [
+        name for name in map(str, record["outputs"])
+        if name == MANIFEST_NAME or re.fullmatch(r"folds_\w+\.json", name)
+    ]
 
 
 def _build_manifest(
