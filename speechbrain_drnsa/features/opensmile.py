@@ -1,0 +1,253 @@
+"""The 17 openSMILE low-level descriptors of Li et al. (ICASSP 2019), per 10 ms frame.
+
+"Dilated Residual Network with Multi-head Self-attention for Speech Emotion
+Recognition" feeds its encoder 12 MFCCs, log energy, voicing probability,
+harmonics-to-noise ratio, log F0 and zero-crossing rate from openSMILE, over
+40 ms Hamming windows every 10 ms. :class:`OpenSmileLLD` runs the package's
+``drnsa_lld.conf`` through the ``opensmile`` Python package; docs/features.md
+says which component computes each column.
+"""
+
+import hashlib
+import math
+from importlib.metadata import version
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchaudio.functional
+
+from speechbrain_drnsa.features.audio import _log_once, read_audio
+
+__all__ = ["FEATURE_NAMES", "OpenSmileLLD"]
+
+#: Column names of the features, in order.
+FEATURE_NAMES = (
+    *(f"mfcc{i}" for i in range(1, 13)),
+    "logEnergy",
+    "voiceProb",
+    "HNRdB",
+    "logF0",
+    "zcr",
+)
+
+_CONFIG = Path(__file__).with_name("drnsa_lld.conf")
+_LEVEL = "drnsa_lld"
+# Frames handed to Python per callback: fewer calls, same values (a 25% speed-up).
+_SINK_OPTIONS = {"blockSize": 100}
+# opensmile turns floats into int16 by multiplying by 32768: 1.0 would wrap around.
+_INT16_MAX = 32767 / 32768
+
+
+class OpenSmileLLD:
+    """Extract the 17 low-level descriptors of DRN-MHSA from audio.
+
+    The signal is averaged to mono, resampled to 16 kHz with
+    ``torchaudio.functional.resample`` and clipped to the 16-bit range
+    openSMILE reads. Frame ``i`` covers 16 kHz samples ``[160 i, 160 i + 640)``
+    (see :meth:`num_frames`); a signal shorter than one window is padded with
+    zeros to one window, so it gives one frame.
+
+    The openSMILE object is built on first use and not pickled, so an
+    extractor can be sent to worker processes.
+
+    Arguments
+    ---------
+    config : str or PathLike, optional
+        An openSMILE configuration with the same sink level and columns;
+        defaults to the packaged ``drnsa_lld.conf``.
+
+    Example
+    -------
+    >>> import torch
+    >>> lld = OpenSmileLLD()
+    >>> feats = lld.extract(0.1 * torch.randn(8000), sample_rate=8000)
+    >>> feats.shape, feats.dtype
+    (torch.Size([97, 17]), torch.float32)
+    >>> lld.num_frames(8000, sample_rate=8000)
+    97
+    >>> lld.feature_names[12:]
+    ('logEnergy', 'voiceProb', 'HNRdB', 'logF0', 'zcr')
+    """
+
+    #: Sample rate openSMILE runs at, in Hz.
+    sample_rate = 16000
+    #: Analysis window in samples at 16 kHz (40 ms).
+    window = 640
+    #: Hop between frames in samples at 16 kHz (10 ms).
+    hop = 160
+
+    def __init__(self, config: str | PathLike | None = None):
+        self.config = Path(config) if config is not None else _CONFIG
+        self._smile = None
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The 17 column names, in order."""
+        return FEATURE_NAMES
+
+    @property
+    def config_hash(self) -> str:
+        """SHA-256 of everything that decides the values: config text, level, rate, opensmile.
+
+        Example
+        -------
+        >>> len(OpenSmileLLD().config_hash)
+        64
+        """
+        digest = hashlib.sha256(self.config.read_bytes())
+        digest.update(f"{_LEVEL}|{self.sample_rate}|opensmile {version('opensmile')}".encode())
+        return digest.hexdigest()
+
+    def num_frames(self, num_samples: int, sample_rate: int = 16000) -> int:
+        """Number of frames :meth:`extract` returns for a signal of ``num_samples``.
+
+        ``n`` is the length at 16 kHz (``num_samples`` itself at 16 kHz,
+        otherwise the length ``torchaudio.functional.resample`` returns,
+        ``ceil(num_samples * 16000 / sample_rate)`` evaluated in float32), and
+        ``frames = 1 + (max(n, 640) - 640) // 160``: full 40 ms windows every
+        10 ms from sample 0, and one frame for a signal shorter than a window.
+
+        Arguments
+        ---------
+        num_samples : int
+            Length of the signal, at least 1.
+        sample_rate : int
+            Its sample rate in Hz.
+
+        Returns
+        -------
+        int
+            The frame count.
+
+        Example
+        -------
+        >>> lld = OpenSmileLLD()
+        >>> lld.num_frames(48000), lld.num_frames(100), lld.num_frames(132300, 44100)
+        (297, 1, 297)
+        """
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be at least 1, got {num_samples}")
+        if sample_rate != self.sample_rate:
+            num_samples = _resampled_length(num_samples, sample_rate, self.sample_rate)
+        return 1 + (max(num_samples, self.window) - self.window) // self.hop
+
+    def extract(self, signal: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Compute the 17 descriptors of every frame of a signal.
+
+        Arguments
+        ---------
+        signal : torch.Tensor
+            ``(samples,)`` or ``(channels, samples)`` floats in [-1, 1];
+            channels are averaged.
+        sample_rate : int
+            Sample rate of ``signal`` in Hz; resampled to 16 kHz if different.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(frames, 17)`` float32, ``frames = self.num_frames(samples,
+            sample_rate)``.
+
+        Raises
+        ------
+        ValueError
+            For an empty signal, NaN or infinite samples, more than two
+            dimensions or a sample rate that is not a positive integer.
+
+        Example
+        -------
+        >>> import torch
+        >>> feats = OpenSmileLLD().extract(torch.zeros(2, 16000), 16000)
+        >>> feats.shape, bool(feats.isfinite().all()), float(feats[:, 15].abs().max())
+        (torch.Size([97, 17]), True, 0.0)
+        """
+        signal = _mono_float(signal)
+        if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
+            raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        sample_rate = int(sample_rate)
+        if sample_rate != self.sample_rate:
+            _log_once(f"resampling {sample_rate} Hz audio to {self.sample_rate} Hz")
+            signal = torchaudio.functional.resample(signal, sample_rate, self.sample_rate)
+        if signal.numel() < self.window:
+            signal = torch.nn.functional.pad(signal, (0, self.window - signal.numel()))
+        samples = signal.clamp(-1.0, _INT16_MAX).numpy()
+        feats = self._get_smile()(samples, self.sample_rate)[0].T
+        return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
+
+    def extract_file(self, path: str | PathLike) -> torch.Tensor:
+        """Read an audio file with :func:`~speechbrain_drnsa.features.audio.read_audio`, extract.
+
+        Arguments
+        ---------
+        path : str or PathLike
+            Any audio file libsndfile reads, at any sample rate.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(frames, 17)`` float32.
+
+        Raises
+        ------
+        InputFileError
+            If the file cannot be read as audio.
+
+        Example
+        -------
+        >>> import tempfile, numpy, soundfile
+        >>> path = f"{tempfile.mkdtemp()}/a.wav"
+        >>> soundfile.write(path, numpy.zeros(441), 44100)  # 10 ms: one padded frame
+        >>> OpenSmileLLD().extract_file(path).shape
+        torch.Size([1, 17])
+        """
+        signal, sample_rate = read_audio(path)
+        return self.extract(signal, sample_rate)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The openSMILE object wraps a C library handle: rebuild it in the new process.
+        return {**self.__dict__, "_smile": None}
+
+    def _get_smile(self) -> Any:
+        """Build the ``opensmile.Smile`` object on first use."""
+        if self._smile is None:
+            import opensmile
+
+            smile = opensmile.Smile(
+                feature_set=str(self.config), feature_level=_LEVEL, options=_SINK_OPTIONS
+            )
+            if tuple(smile.feature_names) != FEATURE_NAMES:
+                raise ValueError(
+                    f"{self.config}: level {_LEVEL!r} has columns {smile.feature_names}, "
+                    f"expected {list(FEATURE_NAMES)}"
+                )
+            self._smile = smile
+        return self._smile
+
+
+def _mono_float(signal: torch.Tensor) -> torch.Tensor:
+    """Check a ``(samples,)`` or ``(channels, samples)`` signal; average channels."""
+    signal = torch.as_tensor(signal)
+    if signal.dim() == 2:
+        if signal.shape[0] > 1:
+            _log_once(f"averaging {signal.shape[0]}-channel audio to mono")
+        signal = signal.mean(dim=0)
+    elif signal.dim() != 1:
+        raise ValueError(
+            f"signal must be (samples,) or (channels, samples), got shape {tuple(signal.shape)}"
+        )
+    if signal.numel() == 0:
+        raise ValueError("signal is empty")
+    signal = signal.detach().to("cpu", torch.float32)
+    if not torch.isfinite(signal).all():
+        raise ValueError("signal contains NaN or infinite samples")
+    return signal
+
+
+def _resampled_length(num_samples: int, orig_freq: int, new_freq: int) -> int:
+    """Length ``torchaudio.functional.resample`` returns (it rounds in float32)."""
+    gcd = math.gcd(orig_freq, new_freq)
+    ratio = np.float32((new_freq // gcd) * num_samples / (orig_freq // gcd))
+    return int(math.ceil(ratio))
