@@ -1,0 +1,230 @@
+"""Recipe hparams: shared defaults, a recipe's own keys, command-line overrides.
+
+A recipe folder keeps its shared training settings in one ``common.yaml``;
+each recipe yaml beside it (``drn_mhsa.yaml``, ``cnn.yaml`` ...) holds only
+what differs, typically ``seed``, ``experiment`` and ``model_file``.
+:func:`load_recipe_hparams` loads ``common.yaml`` with hyperpyyaml, using
+the recipe's keys and then the command line's as overrides, so ``!ref``
+expressions see the final values. When ``data_folder`` ends up null, the
+``demo`` block of ``common.yaml`` is applied between the recipe and the
+command line (demo corpus, short schedule).
+
+Every key of the recipe yaml, of the ``demo`` block and of the command line
+must exist in ``common.yaml``: a typo is an :class:`UnknownKeyError` naming
+the key and the closest valid one. ``model_file`` is relative to the
+recipe yaml's folder (as hyperpyyaml's ``!include:``); other paths are
+relative to the working directory, as in SpeechBrain recipes.
+
+SpeechBrain's ``parse_arguments`` owns ``--precision`` (fp32/fp16/bf16) and
+other ``Brain`` run options, which would swallow Lightning's precision names,
+so :func:`parse_command_line` reads ``--key=value`` overrides itself, with
+the same syntax and YAML-typed values.
+"""
+
+import difflib
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import ruamel.yaml
+from hyperpyyaml import load_hyperpyyaml, resolve_references
+
+from speechbrain_drnsa.errors import InputFileError
+
+__all__ = [
+    "COMMON_NAME",
+    "UnknownKeyError",
+    "closest_key",
+    "parse_command_line",
+    "load_recipe_hparams",
+]
+
+#: The shared settings file, next to the recipe yamls.
+COMMON_NAME = "common.yaml"
+
+
+class UnknownKeyError(InputFileError):
+    """A recipe yaml or an override names a key the settings do not have.
+
+    Arguments
+    ---------
+    path : str or PathLike
+        The yaml the key was checked against (or that holds it).
+    key : str
+        The unknown key.
+    closest : str
+        The most similar valid key.
+    where : str
+        Where the key came from, e.g. ``"override --precison"``.
+
+    Example
+    -------
+    >>> err = UnknownKeyError("hparams/common.yaml", "precison", "precision", "override")
+    >>> str(err)
+    "hparams/common.yaml: unknown override 'precison'; did you mean 'precision'?"
+    """
+
+    def __init__(self, path: str | PathLike, key: str, closest: str, where: str):
+        self.key = key
+        self.closest = closest
+        super().__init__(path, f"unknown {where} {key!r}; did you mean {closest!r}?")
+
+
+def closest_key(key: str, valid: Iterable[str]) -> str:
+    """Return the valid key most similar to ``key`` (difflib's ratio, ties by order).
+
+    Arguments
+    ---------
+    key : str
+        A key that is not valid.
+    valid : iterable of str
+        The valid keys.
+
+    Returns
+    -------
+    str
+        The closest valid key.
+
+    Example
+    -------
+    >>> closest_key("max_epoch", ["lr", "max_epochs", "seed"])
+    'max_epochs'
+    """
+    return max(valid, key=lambda name: difflib.SequenceMatcher(None, key, name).ratio())
+
+
+def parse_command_line(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """Split ``train.py``'s arguments into the hparams file and the overrides.
+
+    Arguments
+    ---------
+    argv : sequence of str
+        ``hparams.yaml --key=value --other value ...``.
+
+    Returns
+    -------
+    hparams_file : str
+        The yaml to load.
+    overrides : dict
+        Override values parsed as YAML (``--fold=3`` gives the int 3,
+        ``--fold=null`` None, ``--labels=[neu,sad]`` a list).
+
+    Example
+    -------
+    >>> parse_command_line(["hparams/drn_mhsa.yaml", "--fold=3", "--precision", "bf16-mixed"])
+    ('hparams/drn_mhsa.yaml', {'fold': 3, 'precision': 'bf16-mixed'})
+    """
+    usage = "usage: train.py HPARAMS.yaml [--key=value ...]"
+    if not argv or argv[0].startswith("-"):
+        raise SystemExit(usage)
+    lines = []
+    rest = list(argv[1:])
+    while rest:
+        arg = rest.pop(0)
+        if not arg.startswith("--") or arg == "--":
+            raise SystemExit(f"{usage}\nunexpected argument {arg!r}")
+        key, equals, value = arg[2:].partition("=")
+        if not equals:
+            if not rest:
+                raise SystemExit(f"{usage}\n--{key} needs a value")
+            value = rest.pop(0)
+        lines.append(f"{key}: {value}")
+    overrides = _yaml().load("\n".join(lines)) if lines else {}
+    return argv[0], dict(overrides or {})
+
+
+def load_recipe_hparams(
+    hparams_file: str | PathLike, overrides: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], str]:
+    """Load a recipe yaml over its folder's ``common.yaml``, with overrides.
+
+    Arguments
+    ---------
+    hparams_file : str or PathLike
+        A recipe yaml; ``common.yaml`` must sit in the same folder.
+    overrides : mapping, optional
+        Command-line overrides (see :func:`parse_command_line`).
+
+    Returns
+    -------
+    hparams : dict
+        The loaded hparams; ``model_file`` made absolute; ``demo_mode`` is True
+        when the ``demo`` block was applied.
+    text : str
+        The resolved yaml (every ``!ref`` replaced), to save with the results.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "common.yaml").write_text(
+    ...     "seed: 1\\nexperiment: !PLACEHOLDER\\nmodel_file: m.yaml\\n"
+    ...     "data_folder: null\\nout: !ref results/<experiment>/<seed>\\n"
+    ...     "demo:\\n    data_folder: demo_corpus\\n")
+    >>> _ = (folder / "cnn.yaml").write_text("seed: 7\\nexperiment: cnn\\n")
+    >>> hparams, text = load_recipe_hparams(folder / "cnn.yaml", {"seed": 3})
+    >>> hparams["out"], hparams["data_folder"], hparams["demo_mode"]
+    ('results/cnn/3', 'demo_corpus', True)
+    >>> load_recipe_hparams(folder / "cnn.yaml", {"sed": 3})
+    Traceback (most recent call last):
+    ...
+    speechbrain_drnsa.training.recipe.UnknownKeyError: ...: unknown override 'sed'; did you mean...
+    """
+    recipe_path = Path(hparams_file)
+    common_path = recipe_path.parent / COMMON_NAME
+    common = _read_yaml(common_path)
+    recipe = common if recipe_path.resolve() == common_path.resolve() else _read_yaml(recipe_path)
+    overrides = dict(overrides or {})
+    _check_keys(recipe, common, recipe_path, "key")
+    _check_keys(overrides, common, recipe_path, "override")
+    layers: list[Mapping[str, Any]] = [recipe, overrides]
+    hparams, text = _load(common_path, layers)
+    demo_mode = hparams.get("data_folder") is None and "demo" in common
+    if demo_mode:
+        _check_keys(common["demo"], common, common_path, "key in the demo block:")
+        hparams, text = _load(common_path, [recipe, common["demo"], overrides])
+    hparams["demo_mode"] = demo_mode
+    if hparams.get("model_file") is not None:
+        hparams["model_file"] = (recipe_path.parent / hparams["model_file"]).resolve()
+    return hparams, text
+
+
+def _load(common_path: Path, layers: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], str]:
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update(layer)
+    with open(common_path, encoding="utf-8") as stream:
+        try:
+            resolved = resolve_references(stream, merged, overrides_must_match=True).getvalue()
+        except ValueError as err:
+            raise InputFileError(common_path, str(err)) from None
+    return load_hyperpyyaml(resolved), resolved
+
+
+def _check_keys(
+    mapping: Mapping[str, Any], valid: Mapping[str, Any], path: Path, where: str
+) -> None:
+    for key in mapping:
+        if key not in valid:
+            raise UnknownKeyError(path, str(key), closest_key(str(key), map(str, valid)), where)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputFileError(path, "file not found") from None
+    try:
+        data = _yaml().load(io.StringIO(text))
+    except ruamel.yaml.YAMLError as err:
+        raise InputFileError(path, f"not valid YAML: {err}") from None
+    if not isinstance(data, Mapping):
+        raise InputFileError(path, "expected a mapping of hparams at the top level")
+    return data
+
+
+def _yaml() -> ruamel.yaml.YAML:
+    # round-trip mode keeps hyperpyyaml's tags (!ref, !new: ...) for overrides
+    return ruamel.yaml.YAML()
