@@ -47,7 +47,7 @@ class LengthSortedSampler(Sampler[int]):
     """
 
     def __init__(
-        self, lengths: Sequence[int], shuffle: bool = False, seed: int = 0, jitter: float = 0.1
+        self, lengths: Sequence[int], shuffle: bool = False, seed: int = 0, jitter: float = 0.02
     ):
         self.lengths = [int(length) for length in lengths]
         self.shuffle = shuffle
