@@ -23,13 +23,22 @@ def _make_demo_corpus(args: argparse.Namespace) -> int:
 def _extract(args: argparse.Namespace) -> int:
     from speechbrain_drnsa.features.cache import extract_corpus
 
-    report = extract_corpus(
-        args.manifests,
-        cache_dir=args.cache,
-        jobs=args.jobs,
-        shard=args.shard,
-        data_root=args.data_root,
-    )
+    try:
+        report = extract_corpus(
+            args.manifests,
+            cache_dir=args.cache,
+            jobs=args.jobs,
+            shard=args.shard,
+            data_root=args.data_root,
+        )
+    except ValueError as err:  # InputFileError included: a bad manifest or option
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{report.extracted} extracted, {report.reused} reused, {len(report.failures)} failed")
+    if report.failures:
+        print(f"{len(report.failures)} file(s) without features:")
+        for wav, reason in sorted(report.failures.items()):
+            print(f"  {wav}: {reason}")
     return 0 if report.ok else 1
 
 

@@ -1,0 +1,316 @@
+"""Corpus feature cache: the 17 LLDs of every utterance, extracted once, in parallel.
+
+Layout::
+
+    <cache_dir>/<config hash, 16 hex>/drnsa_lld.conf          copy of the config used
+    <cache_dir>/<config hash, 16 hex>/<utt_id>.<audio hash, 16 hex>.npy
+
+Each ``.npy`` holds one utterance's ``(frames, 17)`` float32 features. The
+config hash (:attr:`OpenSmileLLD.config_hash`) and the SHA-256 of the audio
+file's bytes are part of the path, so a file is reused exactly when neither
+changed: an interrupted run resumes where it stopped, edited audio is
+re-extracted (its older file is removed), and a changed config starts a new
+folder. Files are written to a temporary name in the same folder and renamed,
+so a crash never leaves a truncated file under a valid name. ``shard="K/N"``
+takes every N-th utterance (sorted by id) from the K-th, so N cluster jobs
+fill one shared cache without overlap.
+"""
+
+import functools
+import glob
+import hashlib
+import logging
+import multiprocessing
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from speechbrain_drnsa.data.manifest import load_json
+from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.features.opensmile import OpenSmileLLD
+
+__all__ = ["ExtractionReport", "extract_corpus", "load_features"]
+
+logger = logging.getLogger(__name__)
+
+_HASH_CHARS = 16
+_REUSED, _EXTRACTED, _FAILED = "reused", "extracted", "failed"
+# (utterance id, audio path, one of the outcomes above, cache path or failure reason)
+_Outcome = tuple[str, str, str, str]
+
+
+@dataclass
+class ExtractionReport:
+    """What :func:`extract_corpus` did.
+
+    Arguments
+    ---------
+    paths : dict of str to str
+        Cache file of every utterance of the shard that has features.
+    failures : dict of str to str
+        Audio file to the reason it has none.
+    extracted : int
+        Utterances extracted by this run.
+    reused : int
+        Utterances found in the cache.
+
+    Example
+    -------
+    >>> report = ExtractionReport(failures={"a.wav": "empty file (0 bytes)"})
+    >>> report.ok
+    False
+    """
+
+    paths: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    extracted: int = 0
+    reused: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Whether every utterance of the shard has features."""
+        return not self.failures
+
+
+def extract_corpus(
+    manifests: Sequence[str | PathLike],
+    cache_dir: str | PathLike,
+    jobs: int = 1,
+    shard: str | None = None,
+    data_root: str | PathLike | None = None,
+    extractor: OpenSmileLLD | None = None,
+) -> ExtractionReport:
+    """Fill the feature cache for every utterance of SpeechBrain JSON manifests.
+
+    Bad audio files do not stop the run: they are listed in the report (and
+    logged at the end) while every good file is extracted.
+
+    Arguments
+    ---------
+    manifests : sequence of str or PathLike
+        JSON manifests ``{utt_id: {"wav": path, ...}}``; an id may appear in
+        several manifests only with the same path.
+    cache_dir : str or PathLike
+        Cache folder (created if needed).
+    jobs : int
+        Worker processes (spawned, one openSMILE thread each); 1 runs in
+        this process.
+    shard : str, optional
+        ``"K/N"``: only the K-th of N shares of the utterances (1 <= K <= N).
+    data_root : str or PathLike, optional
+        Replaces ``{data_root}`` in the manifests' paths.
+    extractor : OpenSmileLLD, optional
+        The extractor (default: the packaged configuration).
+
+    Returns
+    -------
+    ExtractionReport
+        Cache paths of the shard's utterances and the failures.
+
+    Raises
+    ------
+    InputFileError
+        If a manifest is unreadable or malformed.
+    ValueError
+        If ``jobs`` or ``shard`` is invalid.
+
+    Example
+    -------
+    >>> import json, tempfile, numpy, soundfile
+    >>> folder = tempfile.mkdtemp()
+    >>> soundfile.write(f"{folder}/a.wav", numpy.zeros(16000), 16000)
+    >>> with open(f"{folder}/m.json", "w") as f:
+    ...     json.dump({"utt_a": {"wav": "{data_root}/a.wav"}}, f)
+    >>> report = extract_corpus([f"{folder}/m.json"], f"{folder}/cache", data_root=folder)
+    >>> report.ok, report.extracted, load_features(report.paths["utt_a"]).shape
+    (True, 1, torch.Size([97, 17]))
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    extractor = extractor if extractor is not None else OpenSmileLLD()
+    wavs = _read_manifests(manifests, data_root)
+    ids = sorted(wavs)
+    if shard is not None:
+        index, count = _parse_shard(shard)
+        ids = ids[index - 1 :: count]
+    folder = Path(cache_dir) / extractor.config_hash[:_HASH_CHARS]
+    _write_config_copy(extractor, folder)
+    tasks = [(utt_id, wavs[utt_id]) for utt_id in ids]
+    report = ExtractionReport()
+    outcomes = _run(tasks, functools.partial(_cache_one, extractor=extractor, folder=folder), jobs)
+    for utt_id, wav, outcome, value in tqdm(outcomes, total=len(tasks), desc="LLDs", unit="utt"):
+        if outcome == _FAILED:
+            report.failures[wav] = value
+            continue
+        report.paths[utt_id] = value
+        if outcome == _EXTRACTED:
+            report.extracted += 1
+        else:
+            report.reused += 1
+    report.paths = dict(sorted(report.paths.items()))
+    logger.info(
+        "feature cache %s: %d extracted, %d reused, %d failed",
+        folder, report.extracted, report.reused, len(report.failures),
+    )
+    for wav, reason in sorted(report.failures.items()):
+        logger.error("no features for %s: %s", wav, reason)
+    return report
+
+
+def load_features(path: str | PathLike) -> torch.Tensor:
+    """Load one utterance's cached features.
+
+    Arguments
+    ---------
+    path : str or PathLike
+        A ``.npy`` file of the cache.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(frames, features)`` float32.
+
+    Raises
+    ------
+    InputFileError
+        If the file is missing or is not a 2-D float32 array.
+
+    Example
+    -------
+    >>> import tempfile, numpy
+    >>> path = f"{tempfile.mkdtemp()}/x.npy"
+    >>> numpy.save(path, numpy.zeros((5, 17), dtype=numpy.float32))
+    >>> load_features(path).shape
+    torch.Size([5, 17])
+    """
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputFileError(path, "feature file not found") from None
+    except (OSError, ValueError) as err:
+        raise InputFileError(path, f"not a feature file ({err})") from None
+    if array.ndim != 2 or array.dtype != np.float32:
+        raise InputFileError(
+            path, f"expected (frames, features) float32, got {array.dtype} {array.shape}"
+        )
+    return torch.from_numpy(array)
+
+
+def _read_manifests(
+    manifests: Sequence[str | PathLike], data_root: str | PathLike | None
+) -> dict[str, str]:
+    """Utterance id to audio path, over all manifests."""
+    if isinstance(manifests, (str, PathLike)):
+        manifests = [manifests]
+    wavs: dict[str, str] = {}
+    origin: dict[str, str | PathLike] = {}
+    for manifest in manifests:
+        entries = load_json(manifest)
+        if not isinstance(entries, dict):
+            raise InputFileError(manifest, "expected a JSON object {utt_id: {'wav': ...}}")
+        for utt_id, entry in entries.items():
+            wav = entry.get("wav") if isinstance(entry, dict) else None
+            if not isinstance(wav, str):
+                raise InputFileError(manifest, f"utterance {utt_id!r} has no 'wav' path")
+            if "{data_root}" in wav:
+                if data_root is None:
+                    raise InputFileError(
+                        manifest, "wav paths contain {data_root}: give data_root (--data-root)"
+                    )
+                wav = wav.replace("{data_root}", str(data_root))
+            if wavs.get(utt_id, wav) != wav:
+                raise InputFileError(
+                    manifest, f"utterance {utt_id!r} is {origin[utt_id]}'s {wavs[utt_id]} too"
+                )
+            wavs[utt_id], origin[utt_id] = wav, manifest
+    return wavs
+
+
+def _parse_shard(shard: str) -> tuple[int, int]:
+    """``"K/N"`` to ``(K, N)``, checking ``1 <= K <= N``."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(shard))
+    if match is None or not 1 <= int(match[1]) <= int(match[2]):
+        raise ValueError(f"shard must be K/N with 1 <= K <= N, got {shard!r}")
+    return int(match[1]), int(match[2])
+
+
+def _run(
+    tasks: list[tuple[str, str]], work: Callable[[tuple[str, str]], _Outcome], jobs: int
+) -> Iterator[_Outcome]:
+    """Yield ``work(task)`` for every task, in ``jobs`` spawned processes when > 1."""
+    if jobs == 1 or len(tasks) < 2:
+        yield from map(work, tasks)
+        return
+    context = multiprocessing.get_context("spawn")  # fork is unsafe with torch threads
+    processes = min(jobs, len(tasks))
+    chunksize = max(1, len(tasks) // (8 * processes))
+    with context.Pool(processes, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        yield from pool.imap_unordered(work, tasks, chunksize=chunksize)
+
+
+def _cache_one(task: tuple[str, str], extractor: OpenSmileLLD, folder: Path) -> _Outcome:
+    """Reuse or extract one utterance: ``(utt_id, wav, outcome, path or reason)``."""
+    utt_id, wav = task
+    try:
+        if not utt_id or utt_id.startswith(".") or "/" in utt_id or os.sep in utt_id:
+            raise InputFileError(wav, f"utterance id {utt_id!r} cannot name a cache file")
+        target = folder / f"{utt_id}.{_fingerprint(wav)}.npy"
+        if target.is_file():
+            return utt_id, wav, _REUSED, str(target)
+        feats = extractor.extract_file(wav).numpy()
+        _save_atomic(feats, target)
+        _remove_stale(folder, utt_id, keep=target)
+        return utt_id, wav, _EXTRACTED, str(target)
+    except InputFileError as err:
+        return utt_id, wav, _FAILED, err.problem
+    except Exception as err:  # noqa: BLE001 - one bad file must not stop the corpus
+        return utt_id, wav, _FAILED, f"{type(err).__name__}: {err}"
+
+
+def _fingerprint(wav: str) -> str:
+    """Leading hex digits of the SHA-256 of the file's bytes."""
+    try:
+        with open(wav, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()[:_HASH_CHARS]
+    except FileNotFoundError:
+        raise InputFileError(wav, "file not found") from None
+    except IsADirectoryError:
+        raise InputFileError(wav, "is a folder, expected an audio file") from None
+
+
+def _save_atomic(array: np.ndarray, target: Path) -> None:
+    """``np.save`` to a temporary file next to ``target``, then rename it."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            np.save(f, array)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _remove_stale(folder: Path, utt_id: str, keep: Path) -> None:
+    """Delete this utterance's files for audio that has since changed."""
+    stale = re.compile(rf"{re.escape(utt_id)}\.[0-9a-f]{{{_HASH_CHARS}}}\.npy")
+    for path in folder.glob(f"{glob.escape(utt_id)}.*.npy"):
+        if path != keep and stale.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+
+
+def _write_config_copy(extractor: OpenSmileLLD, folder: Path) -> None:
+    """Keep the config text next to its features, so the folder explains itself."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / "drnsa_lld.conf"
+    if not copy.is_file():
+        tmp = folder / f".drnsa_lld.conf.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.write_bytes(extractor.config.read_bytes())
+        os.replace(tmp, copy)
