@@ -13,6 +13,7 @@ import logging
 from os import PathLike
 from pathlib import Path
 
+import numpy as np
 import soundfile
 import torch
 
@@ -71,12 +72,12 @@ def read_audio(path: str | PathLike) -> tuple[torch.Tensor, int]:
         raise InputFileError(path, f"not a readable audio file ({err})") from None
     if samples.shape[0] == 0:
         raise InputFileError(path, "no audio samples (header only)")
-    signal = torch.from_numpy(samples)
-    if not torch.isfinite(signal).all():
+    # numpy, not torch, for these checks: see OpenSmileLLD (torch threads under load).
+    if not np.isfinite(samples).all():
         raise InputFileError(path, "contains NaN or infinite samples")
-    if signal.shape[1] > 1:
-        _log_once(f"averaging {signal.shape[1]}-channel audio to mono")
-    return signal.mean(dim=1), int(sample_rate)
+    if samples.shape[1] > 1:
+        _log_once(f"averaging {samples.shape[1]}-channel audio to mono")
+    return torch.from_numpy(samples.mean(axis=1, dtype=np.float32)), int(sample_rate)
 
 
 @functools.lru_cache(maxsize=None)

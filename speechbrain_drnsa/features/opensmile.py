@@ -164,16 +164,19 @@ class OpenSmileLLD:
         >>> feats.shape, bool(feats.isfinite().all()), float(feats[:, 15].abs().max())
         (torch.Size([97, 17]), True, 0.0)
         """
-        signal = _mono_float(signal)
+        samples = _mono_float(signal)
         if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
             raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
         sample_rate = int(sample_rate)
         if sample_rate != self.sample_rate:
             _log_once(f"resampling {sample_rate} Hz audio to {self.sample_rate} Hz")
-            signal = torchaudio.functional.resample(signal, sample_rate, self.sample_rate)
-        if signal.numel() < self.window:
-            signal = torch.nn.functional.pad(signal, (0, self.window - signal.numel()))
-        samples = signal.clamp(-1.0, _INT16_MAX).numpy()
+            resampled = torchaudio.functional.resample(
+                torch.from_numpy(samples), sample_rate, self.sample_rate
+            )
+            samples = resampled.numpy()
+        if samples.size < self.window:
+            samples = np.pad(samples, (0, self.window - samples.size))
+        samples = np.clip(samples, -1.0, _INT16_MAX)
         feats = self._get_smile()(samples, self.sample_rate)[0].T
         return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
 
@@ -227,23 +230,26 @@ class OpenSmileLLD:
         return self._smile
 
 
-def _mono_float(signal: torch.Tensor) -> torch.Tensor:
-    """Check a ``(samples,)`` or ``(channels, samples)`` signal; average channels."""
-    signal = torch.as_tensor(signal)
-    if signal.dim() == 2:
-        if signal.shape[0] > 1:
-            _log_once(f"averaging {signal.shape[0]}-channel audio to mono")
-        signal = signal.mean(dim=0)
-    elif signal.dim() != 1:
+def _mono_float(signal: torch.Tensor) -> np.ndarray:
+    """Check a ``(samples,)`` or ``(channels, samples)`` signal; average channels.
+
+    numpy, not torch: torch's thread pool makes these tiny operations 100 times
+    slower when other processes keep the cores busy.
+    """
+    samples = torch.as_tensor(signal).detach().to("cpu", torch.float32).numpy()
+    if samples.ndim == 2:
+        if samples.shape[0] > 1:
+            _log_once(f"averaging {samples.shape[0]}-channel audio to mono")
+        samples = samples.mean(axis=0, dtype=np.float32)
+    elif samples.ndim != 1:
         raise ValueError(
-            f"signal must be (samples,) or (channels, samples), got shape {tuple(signal.shape)}"
+            f"signal must be (samples,) or (channels, samples), got shape {samples.shape}"
         )
-    if signal.numel() == 0:
+    if samples.size == 0:
         raise ValueError("signal is empty")
-    signal = signal.detach().to("cpu", torch.float32)
-    if not torch.isfinite(signal).all():
+    if not np.isfinite(samples).all():
         raise ValueError("signal contains NaN or infinite samples")
-    return signal
+    return samples
 
 
 def _resampled_length(num_samples: int, orig_freq: int, new_freq: int) -> int:
