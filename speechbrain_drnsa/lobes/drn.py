@@ -40,8 +40,8 @@ _DRN_DILATIONS = (1, 1, 1, 2, 4)
 class _MaskedBatchNorm1d(nn.BatchNorm1d):
     """Batch norm on ``(batch, channels, time)`` whose training statistics skip padding."""
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        if not self.training or bool(valid.all()):
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+        if valid is None or not self.training:
             return super().forward(x)
         # Normalise the valid frames only, as one (frames, channels) batch.
         frames = x.transpose(1, 2)
@@ -98,18 +98,25 @@ class _Block(nn.Module):
         out_lengths = _strided_frames(relative_to_frames(lengths, num_frames), self.stride)
         out_lengths = out_lengths / out_frames
         valid = frame_mask(out_lengths, out_frames)
-        keep = valid.unsqueeze(1).to(x.dtype)
+        # Without padding (one utterance at inference) the masking work is skipped.
+        valid = None if bool(valid.all()) else valid
 
-        h = self.activation(self.norm1(self.conv1(x), valid)) * keep
-        h = self.norm2(self.conv2(self.dropout(h)), valid) * keep
+        h = _zero_padding(self.activation(self.norm1(self.conv1(x), valid)), valid)
+        h = _zero_padding(self.norm2(self.conv2(self.dropout(h)), valid), valid)
         if self.attention is not None:
             context, _ = self.attention(h.transpose(1, 2), out_lengths)
             h = h + context.transpose(1, 2)
         if self.shortcut is not None:
-            h = h + self.shortcut_norm(self.shortcut(x), valid) * keep
+            h = h + _zero_padding(self.shortcut_norm(self.shortcut(x), valid), valid)
         elif self.residual:
             h = h + x
-        return self.activation(h) * keep.to(h.dtype), out_lengths
+        # Every term is zero on padded frames, and so is their ReLU.
+        return self.activation(h), out_lengths
+
+
+def _zero_padding(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Zero the padded frames of ``(batch, channels, time)``; None means there are none."""
+    return x if valid is None else x * valid.unsqueeze(1).to(x.dtype)
 
 
 def _strided_frames(frames: int | torch.Tensor, stride: int) -> int | torch.Tensor:
@@ -258,9 +265,8 @@ class DRNEncoder(nn.Module):
                 f"got shape {tuple(x.shape)}"
             )
         lengths = check_relative_lengths(lengths, x.shape[0], device=x.device)
-        valid = frame_mask(lengths, x.shape[1])
         # Channels first once, for the convolutions; padded input frames zeroed.
-        h = x.transpose(1, 2) * valid.unsqueeze(1).to(x.dtype)
+        h = _zero_padding(x.transpose(1, 2), frame_mask(lengths, x.shape[1]))
         for block in self.blocks:
             h, lengths = block(h, lengths)
         return h.transpose(1, 2), lengths
