@@ -42,9 +42,8 @@ __all__ = ["ExtractionReport", "extract_corpus", "load_features"]
 logger = logging.getLogger(__name__)
 
 _HASH_CHARS = 16
-_REUSED, _EXTRACTED, _FAILED = "reused", "extracted", "failed"
-# (utterance id, audio path, one of the outcomes above, cache path or failure reason)
-_Outcome = tuple[str, str, str, str]
+_Job = tuple[str, str, str]  # utterance id, audio path, cache file
+_Done = tuple[str, str, str, str]  # the same and the problem, "" if none
 
 
 @dataclass
@@ -143,18 +142,26 @@ def extract_corpus(
         ids = ids[index - 1 :: count]
     folder = Path(cache_dir) / extractor.config_hash[:_HASH_CHARS]
     _write_config_copy(extractor, folder)
-    tasks = [(utt_id, wavs[utt_id]) for utt_id in ids]
-    report = ExtractionReport()
-    outcomes = _run(tasks, functools.partial(_cache_one, extractor=extractor, folder=folder), jobs)
-    for utt_id, wav, outcome, value in tqdm(outcomes, total=len(tasks), desc="LLDs", unit="utt"):
-        if outcome == _FAILED:
-            report.failures[wav] = value
+    report, tasks = ExtractionReport(), []
+    # Fingerprints are checked here, so a run with nothing to do starts no processes.
+    for utt_id in ids:
+        try:
+            target = _target(folder, utt_id, wavs[utt_id])
+        except InputFileError as err:
+            report.failures[wavs[utt_id]] = err.problem
             continue
-        report.paths[utt_id] = value
-        if outcome == _EXTRACTED:
-            report.extracted += 1
-        else:
+        if target.is_file():
+            report.paths[utt_id] = str(target)
             report.reused += 1
+        else:
+            tasks.append((utt_id, wavs[utt_id], str(target)))
+    outcomes = _run(tasks, functools.partial(_extract_one, extractor=extractor), jobs)
+    for utt_id, wav, target, problem in tqdm(outcomes, total=len(tasks), desc="LLDs", unit="utt"):
+        if problem:
+            report.failures[wav] = problem
+        else:
+            report.paths[utt_id] = target
+            report.extracted += 1
     report.paths = dict(sorted(report.paths.items()))
     logger.info(
         "feature cache %s: %d extracted, %d reused, %d failed",
@@ -242,9 +249,7 @@ def _parse_shard(shard: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def _run(
-    tasks: list[tuple[str, str]], work: Callable[[tuple[str, str]], _Outcome], jobs: int
-) -> Iterator[_Outcome]:
+def _run(tasks: list[_Job], work: Callable[[_Job], _Done], jobs: int) -> Iterator[_Done]:
     """Yield ``work(task)`` for every task, in ``jobs`` spawned processes when > 1."""
     if jobs == 1 or len(tasks) < 2:
         yield from map(work, tasks)
@@ -256,23 +261,24 @@ def _run(
         yield from pool.imap_unordered(work, tasks, chunksize=chunksize)
 
 
-def _cache_one(task: tuple[str, str], extractor: OpenSmileLLD, folder: Path) -> _Outcome:
-    """Reuse or extract one utterance: ``(utt_id, wav, outcome, path or reason)``."""
-    utt_id, wav = task
+def _target(folder: Path, utt_id: str, wav: str) -> Path:
+    """Cache file of an utterance: its id and the fingerprint of its audio."""
+    if not utt_id or utt_id.startswith(".") or "/" in utt_id or os.sep in utt_id:
+        raise InputFileError(wav, f"utterance id {utt_id!r} cannot name a cache file")
+    return folder / f"{utt_id}.{_fingerprint(wav)}.npy"
+
+
+def _extract_one(job: _Job, extractor: OpenSmileLLD) -> _Done:
+    """Extract one utterance into its cache file; a failure becomes the problem field."""
+    utt_id, wav, target = job
     try:
-        if not utt_id or utt_id.startswith(".") or "/" in utt_id or os.sep in utt_id:
-            raise InputFileError(wav, f"utterance id {utt_id!r} cannot name a cache file")
-        target = folder / f"{utt_id}.{_fingerprint(wav)}.npy"
-        if target.is_file():
-            return utt_id, wav, _REUSED, str(target)
-        feats = extractor.extract_file(wav).numpy()
-        _save_atomic(feats, target)
-        _remove_stale(folder, utt_id, keep=target)
-        return utt_id, wav, _EXTRACTED, str(target)
+        _save_atomic(extractor.extract_file(wav).numpy(), Path(target))
+        _remove_stale(Path(target).parent, utt_id, keep=Path(target))
+        return utt_id, wav, target, ""
     except InputFileError as err:
-        return utt_id, wav, _FAILED, err.problem
+        return utt_id, wav, target, err.problem
     except Exception as err:  # noqa: BLE001 - one bad file must not stop the corpus
-        return utt_id, wav, _FAILED, f"{type(err).__name__}: {err}"
+        return utt_id, wav, target, f"{type(err).__name__}: {err}"
 
 
 def _fingerprint(wav: str) -> str:
