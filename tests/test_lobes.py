@@ -252,3 +252,20 @@ def test_bad_encoder_settings_raise_a_value_error(kwargs: dict, message: str) ->
     settings = {**SMALL, **kwargs}
     with pytest.raises(ValueError, match=message):
         DRNEncoder(**settings)
+
+
+def test_pooling_rejects_frames_of_the_wrong_size() -> None:
+    with pytest.raises(ValueError, match=r"shape .*16\); got shape \(2, 5, 12\)"):
+        LSTMPooling(16, 8)(torch.randn(2, 5, 12))
+
+
+def test_batch_norms_can_be_converted_to_sync_batch_norm() -> None:
+    # Lightning's sync_batchnorm=True swaps every BatchNorm for a SyncBatchNorm.
+    model = _small_model("drn_mhsa").eval()
+    _randomise_norm_statistics(model)
+    x, lengths = _padded_batch([40, 25])
+    with torch.no_grad():
+        expected = model(x, lengths)
+        synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules())
+        torch.testing.assert_close(synced(x, lengths), expected)

@@ -37,15 +37,23 @@ _NUM_GROUPS = 5
 _DRN_DILATIONS = (1, 1, 1, 2, 4)
 
 
-class _MaskedBatchNorm1d(nn.BatchNorm1d):
-    """Batch norm on ``(batch, channels, time)`` whose training statistics skip padding."""
+class _MaskedBatchNorm1d(nn.Module):
+    """Batch norm on ``(batch, channels, time)`` whose training statistics skip padding.
+
+    It holds a plain ``nn.BatchNorm1d`` (rather than being one) so that
+    ``nn.SyncBatchNorm.convert_sync_batchnorm`` can swap it for a synced one.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(channels)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
         if valid is None or not self.training:
-            return super().forward(x)
+            return self.norm(x)
         # Normalise the valid frames only, as one (frames, channels) batch.
         frames = x.transpose(1, 2)
-        normed = super().forward(frames[valid])
+        normed = self.norm(frames[valid])
         out = normed.new_zeros(frames.shape)
         out[valid] = normed
         return out.transpose(1, 2)

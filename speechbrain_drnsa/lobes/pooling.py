@@ -76,7 +76,7 @@ class LSTMPooling(nn.Module):
             ``(batch, hidden_size * directions)``: the last layer's final state,
             forward (and backward) concatenated.
         """
-        if x.dim() != 3 or x.shape[0] == 0 or x.shape[1] == 0:
+        if x.dim() != 3 or 0 in x.shape[:2] or x.shape[2] != self.lstm.input_size:
             raise ValueError(
                 f"expected frames of shape (batch >= 1, time >= 1, {self.lstm.input_size}); "
                 f"got shape {tuple(x.shape)}"
