@@ -42,6 +42,26 @@ def _extract(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _baseline(args: argparse.Namespace) -> int:
+    from speechbrain_drnsa.baselines.functionals_svm import run_baselines
+
+    try:
+        table = run_baselines(
+            args.manifest,
+            args.folds,
+            args.out,
+            feature_sets=args.feature_sets,
+            normalisations=args.normalisations,
+            cache_dir=args.cache,
+            data_root=args.data_root,
+        )
+    except (ValueError, ImportError) as err:  # InputFileError included; sklearn missing
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(table.read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of ``speechbrain-drnsa``.
 
@@ -79,6 +99,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root", default=None, help="value of {data_root} in the manifests' wav paths"
     )
     extract.set_defaults(func=_extract)
+
+    baseline = commands.add_parser(
+        "baseline",
+        help="classic baseline: openSMILE functionals into a linear SVM, in the network's folds",
+    )
+    baseline.add_argument("manifest", help="SpeechBrain JSON manifest (wav, emo, speaker)")
+    baseline.add_argument("folds", help="its folds file, e.g. folds_loso.json")
+    baseline.add_argument("--out", required=True, help="results folder")
+    baseline.add_argument(
+        "--feature-sets", nargs="+", default=["eGeMAPSv02", "ComParE_2016"],
+        choices=["eGeMAPSv02", "ComParE_2016"],
+    )
+    baseline.add_argument(
+        "--normalisations", nargs="+", default=["train", "speaker"], choices=["train", "speaker"],
+        help="standardise on the training part, or per speaker (transductive)",
+    )
+    baseline.add_argument("--cache", default=None, help="functionals cache folder")
+    baseline.add_argument(
+        "--data-root", default=None, help="value of {data_root} in the manifest's wav paths"
+    )
+    baseline.set_defaults(func=_baseline)
     return parser
 
 
