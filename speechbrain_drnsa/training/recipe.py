@@ -109,7 +109,8 @@ def parse_command_line(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
         The yaml to load.
     overrides : dict
         Override values parsed as YAML (``--fold=3`` gives the int 3,
-        ``--fold=null`` None, ``--labels=[neu,sad]`` a list).
+        ``--fold=null`` None, ``--labels=[neu,sad]`` a list); a repeated key
+        keeps its last value.
 
     Example
     -------
@@ -119,7 +120,7 @@ def parse_command_line(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
     usage = "usage: train.py HPARAMS.yaml [--key=value ...]"
     if not argv or argv[0].startswith("-"):
         raise SystemExit(usage)
-    lines = []
+    overrides: dict[str, Any] = {}
     rest = list(argv[1:])
     while rest:
         arg = rest.pop(0)
@@ -130,9 +131,9 @@ def parse_command_line(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
             if not rest:
                 raise SystemExit(f"{usage}\n--{key} needs a value")
             value = rest.pop(0)
-        lines.append(f"{key}: {value}")
-    overrides = _yaml().load("\n".join(lines)) if lines else {}
-    return argv[0], dict(overrides or {})
+        # one document per override, so that a repeated key takes its last value
+        overrides.update(_yaml().load(f"{key}: {value}"))
+    return argv[0], overrides
 
 
 def load_recipe_hparams(
