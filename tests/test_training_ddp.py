@@ -29,7 +29,7 @@ def test_ddp_on_cpu_trains_on_both_ranks_and_tests_each_utterance_once(
     folders = [f"--{key}={value}" for key, value in tiny_training_data.items()]
     command = [sys.executable, "train.py", "hparams/drn_mhsa.yaml", *folders, *TINY,
                f"--output_root={tmp_path}", "--fold=2", "--max_epochs=1",
-               "--devices=2", "--strategy=ddp", "--accelerator=cpu"]
+               "--devices=2", "--strategy=ddp", "--accelerator=cpu", "--num_workers=1"]
     done = subprocess.run(command, cwd=RECIPE, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     fold = tmp_path / "drn_mhsa" / "1234" / "fold_2"

@@ -4,6 +4,7 @@ import csv
 import errno
 import importlib.util
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +162,14 @@ def test_hand_made_fold_with_every_class_loads(tmp_path):
     batch = next(iter(data.train_dataloader()))
     assert batch.feats.data.shape == (4, 20, 17)
     assert sorted(batch.label.tolist()) == [0, 1, 2, 3]
+
+
+def test_loaders_pickle_and_run_in_worker_processes(tmp_path):
+    data = _hand_made_fold(tmp_path, ["neu", "hap", "sad", "ang"] * 3)
+    data.num_workers = 2
+    data.setup("fit")
+    loader = data.train_dataloader()
+    for part in (data, loader.dataset, loader.batch_sampler, loader.collate_fn):
+        pickle.loads(pickle.dumps(part))
+    seen = [utt for epoch in range(2) for batch in loader for utt in batch.id]
+    assert sorted(seen) == sorted(data.datasets["train"].data_ids * 2)

@@ -13,8 +13,9 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
     ``results/<experiment>/<seed>``, holding one ``fold_<k>`` per fold.
 ``data_folder``, ``prepared_folder``, ``feature_cache``
     Corpus, manifest + folds + feature index, and feature cache folders.
-``protocol``, ``fold``, ``labels``, ``seed``
-    Fold protocol, one fold to run (``None``: all), class names, seed.
+``protocol``, ``fold``, ``labels``, ``seed``, ``split_seed``
+    Fold protocol, one fold to run (``None``: all), class names, seed of the
+    model and batch order, seed of shuffled protocols' folds.
 ``model_file``, ``model_overrides``
     A model yaml (``hparams/drn_mhsa.yaml`` ...) defining ``model``, and
     overrides for it; ``n_classes`` is set from ``labels``.
@@ -164,6 +165,7 @@ def train_fold(hparams: Mapping[str, Any], fold: int, hparams_text: str = "") ->
         max_batch_frames=hparams.get("max_batch_frames"),
         num_workers=hparams["num_workers"],
         seed=hparams["seed"],
+        split_seed=hparams.get("split_seed", 1234),
         extraction_jobs=hparams.get("extraction_jobs", 1),
         demo_corpus=hparams.get("demo_corpus", False),
     )

@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 FEATURE_INDEX_NAME = "features.json"
 
 _PARTS = ("train", "valid", "test")
+_STANDARD_PROTOCOLS = ("speaker10", "session5", "random")
 
 
 class SERDataModule(pl.LightningDataModule):
@@ -78,7 +79,10 @@ class SERDataModule(pl.LightningDataModule):
     num_workers : int
         Loader worker processes.
     seed : int
-        Seed of the folds of shuffled protocols and of the batch order.
+        Seed of the batch order.
+    split_seed : int
+        Seed of the folds of shuffled protocols (``random``, ``speaker_kfold<N>``),
+        kept apart from ``seed`` so that runs with other seeds share the folds.
     extraction_jobs : int
         Processes extracting features.
     demo_corpus : bool
@@ -107,6 +111,7 @@ class SERDataModule(pl.LightningDataModule):
         max_batch_frames: int | None = None,
         num_workers: int = 0,
         seed: int = 1234,
+        split_seed: int = 1234,
         extraction_jobs: int = 1,
         demo_corpus: bool = False,
     ):
@@ -124,6 +129,7 @@ class SERDataModule(pl.LightningDataModule):
         self.max_batch_frames = max_batch_frames
         self.num_workers = num_workers
         self.seed = seed
+        self.split_seed = split_seed
         self.extraction_jobs = extraction_jobs
         self.demo_corpus = demo_corpus
         self.datasets: dict[str, DynamicItemDataset] = {}
@@ -144,13 +150,20 @@ class SERDataModule(pl.LightningDataModule):
         if self.demo_corpus and not (self.data_folder / DEMO_LABELS_NAME).is_file():
             logger.info("generating the synthetic demo corpus in %s", self.data_folder)
             make_demo_corpus(self.data_folder)
+        # every standard protocol, so experiments sharing the folder keep their fold files
+        protocols = tuple(dict.fromkeys((*_STANDARD_PROTOCOLS, self.protocol)))
         manifest_path = prepare_iemocap(
-            self.data_folder, self.save_folder, protocols=(self.protocol,), seed=self.seed
+            self.data_folder, self.save_folder, protocols=protocols, seed=self.split_seed
         )
         index_path = self.save_folder / FEATURE_INDEX_NAME
-        digest = hashlib.sha256(manifest_path.read_bytes()).hexdigest()
-        if index_path.is_file() and load_json(index_path).get("manifest_sha256") == digest:
-            return
+        source = {
+            "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
+            "cache_folder": str(self.cache_folder.resolve()),
+        }
+        if index_path.is_file():
+            index = load_json(index_path)
+            if all(index.get(key) == value for key, value in source.items()):
+                return
         report = extract_corpus(
             [manifest_path],
             self.cache_folder,
@@ -167,7 +180,7 @@ class SERDataModule(pl.LightningDataModule):
             utt_id: {"path": str(path), "frames": _frame_count(path)}
             for utt_id, path in sorted(report.paths.items())
         }
-        write_json_atomic({"manifest_sha256": digest, "utterances": utterances}, index_path)
+        write_json_atomic({**source, "utterances": utterances}, index_path)
 
     def setup(self, stage: str | None = None) -> None:
         """Build the fold's datasets and fit the normaliser on its training part."""

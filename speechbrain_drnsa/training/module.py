@@ -19,9 +19,10 @@ import lightning.pytorch as pl
 import torch
 from speechbrain.dataio.batch import PaddedBatch
 from torch import nn
+from torchmetrics import MeanMetric
 
 from speechbrain_drnsa import __version__
-from speechbrain_drnsa.training.metrics import confusion_matrix, emotion_scores
+from speechbrain_drnsa.training.metrics import SCORE_NAMES, confusion_matrix, emotion_scores
 
 __all__ = ["CHECKPOINT_KEY", "Evaluation", "SERModule"]
 
@@ -124,9 +125,13 @@ class SERModule(pl.LightningModule):
         self.model_config = dict(model_config or {})
         self.loss = nn.CrossEntropyLoss()
         num_classes = len(self.labels)
+        # accumulated per step, computed (and synced over processes) once per epoch:
+        # logging metric objects every step costs more than the step of a small model
         self.train_scores = emotion_scores(num_classes, prefix="train/")
         self.valid_scores = emotion_scores(num_classes, prefix="valid/")
         self.test_scores = emotion_scores(num_classes, prefix="test/")
+        self.train_loss, self.valid_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        self.padded_share = MeanMetric()
         self.test_confusion = confusion_matrix(num_classes)
         self._test_records: list[tuple[str, int, int]] = []
         self._train_utterances = 0
@@ -138,40 +143,38 @@ class SERModule(pl.LightningModule):
         return self.model(self.normalizer(feats, lengths), lengths)
 
     def training_step(self, batch: PaddedBatch, batch_idx: int) -> torch.Tensor:
-        """Cross-entropy on one batch; logs loss, scores and the padded-frame share."""
-        logits, loss = self._shared_step(batch, "train")
+        """Cross-entropy on one batch; accumulates loss, scores and the padded-frame share."""
+        _, loss = self._shared_step(batch, "train")
         self._train_utterances += len(batch.id)
-        self.train_scores.update(logits, batch.label)
-        self.log_dict(self.train_scores, on_step=False, on_epoch=True)
         feats, lengths = batch.feats
-        real_frames = int(torch.round(lengths * feats.shape[1]).sum())
         total_frames = feats.shape[0] * feats.shape[1]
+        real_frames = torch.round(lengths * feats.shape[1]).sum()
         # weighted by total frames, the epoch value is sum(padded) / sum(total)
-        self.log(
-            "train/padded_share",
-            1.0 - real_frames / total_frames,
-            on_step=False,
-            on_epoch=True,
-            batch_size=total_frames,
-            sync_dist=True,
-        )
+        self.padded_share.update(1.0 - real_frames / total_frames, total_frames)
         return loss
 
     def validation_step(self, batch: PaddedBatch, batch_idx: int) -> None:
         """Score one validation batch; UA here selects the checkpoint."""
-        logits, _ = self._shared_step(batch, "valid")
-        self.valid_scores.update(logits, batch.label)
-        self.log_dict(self.valid_scores, on_step=False, on_epoch=True, prog_bar=True)
+        self._shared_step(batch, "valid")
 
     def test_step(self, batch: PaddedBatch, batch_idx: int) -> None:
         """Score one test batch and keep its per-utterance predictions."""
         logits, _ = self._shared_step(batch, "test")
         predictions = logits.argmax(dim=-1)
-        self.test_scores.update(predictions, batch.label)
         self.test_confusion.update(predictions, batch.label)
         self._test_records.extend(
             zip(batch.id, batch.label.tolist(), predictions.tolist(), strict=True)
         )
+
+    def on_train_epoch_end(self) -> None:
+        """Log the epoch's training loss, UA, WA, F1 and padded-frame share."""
+        self.log("train/padded_share", self.padded_share.compute(), sync_dist=True)
+        self.padded_share.reset()
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        """Log the epoch's validation loss, UA, WA and F1."""
+        self._log_epoch("valid")
 
     def on_train_start(self) -> None:
         """Start counting the utterances this process trains on."""
@@ -188,14 +191,12 @@ class SERModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         """Compute the test scores over all processes and keep them in ``evaluation``."""
-        scores = self.test_scores.compute()
+        scores = self._log_epoch("test")
         matrix = self.test_confusion.compute()
-        self.log_dict(scores)
-        self.test_scores.reset()
         self.test_confusion.reset()
         records = _gather_objects(self._test_records)
         self.evaluation = Evaluation(
-            scores={name.removeprefix("test/"): value.item() for name, value in scores.items()},
+            scores={name: scores[f"test/{name}"] for name in SCORE_NAMES},
             confusion=matrix.tolist(),
             labels=list(self.labels),
             predictions=[
@@ -238,16 +239,19 @@ class SERModule(pl.LightningModule):
         feats, lengths = batch.feats
         logits = self(feats, lengths)
         loss = self.loss(logits.float(), batch.label)
-        self.log(
-            f"{stage}/loss",
-            loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=stage == "train",
-            batch_size=feats.shape[0],
-            sync_dist=True,
-        )
+        getattr(self, f"{stage}_loss").update(loss.detach(), feats.shape[0])
+        getattr(self, f"{stage}_scores").update(logits.detach(), batch.label)
         return logits, loss
+
+    def _log_epoch(self, stage: str) -> dict[str, float]:
+        """Log loss and scores of ``stage`` (already summed over processes) and reset them."""
+        loss, scores = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_scores")
+        values = {f"{stage}/loss": loss.compute(), **scores.compute()}
+        loss.reset()
+        scores.reset()
+        # torchmetrics already summed over processes: sync_dist only averages equal values
+        self.log_dict(values, prog_bar=stage != "test", sync_dist=True)
+        return {name: value.item() for name, value in values.items()}
 
 
 def _gather_objects(records: list) -> list:
