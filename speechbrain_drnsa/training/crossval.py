@@ -24,6 +24,12 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
 ``batch_size``, ``max_batch_frames``, ``num_workers``, ``extraction_jobs``, ``demo_corpus``
     Loader and extraction settings of
     :class:`~speechbrain_drnsa.training.datamodule.SERDataModule`.
+``prepare``, ``speaker_normalization``
+    The corpus preparation (None: IEMOCAP) and per-speaker standardisation
+    of :class:`~speechbrain_drnsa.training.datamodule.SERDataModule`.
+``label_smoothing``, ``augment``
+    Training-only label smoothing and batch augmentation of
+    :class:`~speechbrain_drnsa.training.module.SERModule`.
 ``early_stopping_patience``
     Validation epochs without a better UA before stopping (``None``: never).
 ``num_threads``
@@ -152,6 +158,8 @@ def train_fold(hparams: Mapping[str, Any], fold: int, hparams_text: str = "") ->
         scheduler=hparams.get("scheduler"),
         seed=hparams["seed"],
         model_config=model_config,
+        label_smoothing=hparams.get("label_smoothing", 0.0),
+        augment=hparams.get("augment"),
     )
     data = SERDataModule(
         data_folder=hparams["data_folder"],
@@ -168,6 +176,8 @@ def train_fold(hparams: Mapping[str, Any], fold: int, hparams_text: str = "") ->
         split_seed=hparams.get("split_seed", 1234),
         extraction_jobs=hparams.get("extraction_jobs", 1),
         demo_corpus=hparams.get("demo_corpus", False),
+        prepare=hparams.get("prepare"),
+        speaker_normalization=hparams.get("speaker_normalization", False),
     )
     checkpoints = ModelCheckpoint(
         dirpath=folder / "checkpoints",

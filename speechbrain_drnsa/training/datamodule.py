@@ -1,28 +1,32 @@
-"""The Lightning data module of one IEMOCAP cross-validation fold.
+"""The Lightning data module of one cross-validation fold of an emotional speech corpus.
 
 ``prepare_data`` runs on global rank 0 only while the other processes wait:
-it writes the manifest and the fold files
-(:func:`speechbrain_drnsa.data.iemocap.prepare_iemocap`, skipped when up to
-date), fills the openSMILE feature cache
+it writes the manifest and the fold files (the ``prepare`` function of the
+corpus, :func:`speechbrain_drnsa.data.iemocap.prepare_iemocap` by default,
+skipped when up to date), fills the openSMILE feature cache
 (:func:`speechbrain_drnsa.features.cache.extract_corpus`) and writes a
 feature index ``{utt_id: {"path", "frames"}}``. ``setup`` runs on every
 process: it builds SpeechBrain ``DynamicItemDataset`` s for the fold's train,
 valid and test parts, with a pipeline that loads cached features and maps
 the emotion to its index in ``labels``, and fits the feature normaliser on
-the training part only. The loaders pad with SpeechBrain's ``PaddedBatch``
-and batch by length (:mod:`speechbrain_drnsa.training.sampler`).
+the training part only (after standardising each utterance with its
+speaker's statistics, when ``speaker_normalization`` is on). The loaders
+pad with SpeechBrain's ``PaddedBatch`` and batch by length
+(:mod:`speechbrain_drnsa.training.sampler`).
 """
 
 import functools
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
+import torch
 from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.dataio.dataset import DynamicItemDataset
 from torch import nn
@@ -34,6 +38,11 @@ from speechbrain_drnsa.data.iemocap import prepare_iemocap
 from speechbrain_drnsa.data.manifest import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.cache import extract_corpus, load_features
+from speechbrain_drnsa.features.normalize import (
+    FeatureNormalizer,
+    speaker_statistics,
+    standardize_by_speaker,
+)
 from speechbrain_drnsa.training.sampler import (
     BucketBatchSampler,
     LengthSortedSampler,
@@ -57,7 +66,8 @@ class SERDataModule(pl.LightningDataModule):
     Arguments
     ---------
     data_folder : str or PathLike
-        ``IEMOCAP_full_release`` (or a corpus in its layout).
+        The corpus folder: what ``{data_root}`` stands for in the manifest's
+        paths (``IEMOCAP_full_release`` for the default ``prepare``).
     save_folder : str or PathLike
         Where the manifest, fold files and feature index go.
     cache_folder : str or PathLike
@@ -89,6 +99,19 @@ class SERDataModule(pl.LightningDataModule):
         Generate the synthetic demo corpus
         (:func:`speechbrain_drnsa.data.demo.make_demo_corpus`) in
         ``data_folder`` first, unless it is already there.
+    prepare : callable, optional
+        The corpus preparation, called as ``prepare(save_folder=...,
+        protocol=..., seed=split_seed, skip_prep=...)`` and returning the
+        manifest path (write manifest and fold files unless ``skip_prep``);
+        bind the corpus location and other options beforehand, e.g. a
+        hyperpyyaml ``!name:speechbrain_drnsa.data.emodb.prepare_emodb`` with
+        ``data_folder`` and ``classes``. None: IEMOCAP in ``data_folder``
+        (:func:`speechbrain_drnsa.data.iemocap.prepare_iemocap`, writing every
+        standard protocol's folds).
+    speaker_normalization : bool
+        Standardise every utterance with the statistics of all utterances of
+        its speaker (the test speaker's audio included: transductive, as SER
+        papers commonly do) before the fold's normaliser.
 
     Example
     -------
@@ -114,6 +137,8 @@ class SERDataModule(pl.LightningDataModule):
         split_seed: int = 1234,
         extraction_jobs: int = 1,
         demo_corpus: bool = False,
+        prepare: Callable[..., Path] | None = None,
+        speaker_normalization: bool = False,
     ):
         super().__init__()
         # prepare_data writes shared files: once per job, not once per node
@@ -132,13 +157,15 @@ class SERDataModule(pl.LightningDataModule):
         self.split_seed = split_seed
         self.extraction_jobs = extraction_jobs
         self.demo_corpus = demo_corpus
+        self.prepare = prepare
+        self.speaker_normalization = speaker_normalization
         self.datasets: dict[str, DynamicItemDataset] = {}
         self.frames: dict[str, list[int]] = {}
 
     @property
     def manifest_path(self) -> Path:
-        """The 4-class manifest written by ``prepare_data``."""
-        return self.save_folder / "iemocap.json"
+        """The manifest written by ``prepare_data``."""
+        return self._prepare(skip_prep=True)
 
     @property
     def folds_path(self) -> Path:
@@ -150,11 +177,7 @@ class SERDataModule(pl.LightningDataModule):
         if self.demo_corpus and not (self.data_folder / DEMO_LABELS_NAME).is_file():
             logger.info("generating the synthetic demo corpus in %s", self.data_folder)
             make_demo_corpus(self.data_folder)
-        # every standard protocol, so experiments sharing the folder keep their fold files
-        protocols = tuple(dict.fromkeys((*_STANDARD_PROTOCOLS, self.protocol)))
-        manifest_path = prepare_iemocap(
-            self.data_folder, self.save_folder, protocols=protocols, seed=self.split_seed
-        )
+        manifest_path = self._prepare(skip_prep=False)
         index_path = self.save_folder / FEATURE_INDEX_NAME
         source = {
             "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
@@ -190,13 +213,21 @@ class SERDataModule(pl.LightningDataModule):
         index = load_json(self.save_folder / FEATURE_INDEX_NAME)["utterances"]
         fold = self._load_fold()
         self._check_fold(fold, manifest, index)
+        statistics = (
+            self._speaker_statistics(fold, manifest, index) if self.speaker_normalization else None
+        )
+        load = functools.partial(_load_features, statistics=statistics)
         for part, ids in zip(_PARTS, fold, strict=True):
             data = {
-                utt_id: {"feats_path": index[utt_id]["path"], "emo": manifest[utt_id]["emo"]}
+                utt_id: {
+                    "feats_path": index[utt_id]["path"],
+                    "emo": manifest[utt_id]["emo"],
+                    "speaker": manifest[utt_id]["speaker"],
+                }
                 for utt_id in ids
             }
             dataset = DynamicItemDataset(data)
-            dataset.add_dynamic_item(load_features, takes=["feats_path"], provides="feats")
+            dataset.add_dynamic_item(load, takes=["feats_path", "speaker"], provides="feats")
             dataset.add_dynamic_item(
                 functools.partial(_label_index, labels=tuple(self.labels)),
                 takes=["emo"],
@@ -205,7 +236,9 @@ class SERDataModule(pl.LightningDataModule):
             dataset.set_output_keys(["id", "feats", "label"])
             self.datasets[part] = dataset
             self.frames[part] = [index[utt_id]["frames"] for utt_id in dataset.data_ids]
-        self.normalizer.fit(load_features(index[utt_id]["path"]) for utt_id in fold.train)
+        self.normalizer.fit(
+            load(index[utt_id]["path"], manifest[utt_id]["speaker"]) for utt_id in fold.train
+        )
         logger.info(
             "fold %d of %s: %d train, %d valid, %d test utterances",
             self.fold, self.protocol, *(len(ids) for ids in fold),
@@ -271,6 +304,41 @@ class SERDataModule(pl.LightningDataModule):
             even_batches=shuffle,
         )
 
+    def _prepare(self, skip_prep: bool) -> Path:
+        if self.prepare is not None:
+            return Path(
+                self.prepare(
+                    save_folder=self.save_folder,
+                    protocol=self.protocol,
+                    seed=self.split_seed,
+                    skip_prep=skip_prep,
+                )
+            )
+        # every standard protocol, so experiments sharing the folder keep their fold files
+        protocols = tuple(dict.fromkeys((*_STANDARD_PROTOCOLS, self.protocol)))
+        return prepare_iemocap(
+            self.data_folder,
+            self.save_folder,
+            protocols=protocols,
+            seed=self.split_seed,
+            skip_prep=skip_prep,
+        )
+
+    def _speaker_statistics(
+        self, fold: Fold, manifest: dict, index: dict
+    ) -> dict[str, FeatureNormalizer]:
+        # every utterance of each speaker of the fold, test speakers included (transductive)
+        speakers = {manifest[utt_id]["speaker"] for ids in fold for utt_id in ids}
+        paths = defaultdict(list)
+        for utt_id, entry in manifest.items():
+            if entry["speaker"] in speakers:
+                paths[entry["speaker"]].append(index[utt_id]["path"])
+        logger.info("per-speaker normalisation: statistics of %d speakers", len(paths))
+        return speaker_statistics(
+            {speaker: map(load_features, files) for speaker, files in paths.items()},
+            num_features=self.normalizer.num_features,
+        )
+
     def _load_fold(self) -> Fold:
         folds = load_folds(self.folds_path)
         if not 0 <= self.fold < len(folds):
@@ -311,6 +379,15 @@ class SERDataModule(pl.LightningDataModule):
                 f"utterance labelled {', '.join(map(repr, absent))}, so the model cannot "
                 "learn that class; use a protocol whose training parts hold every class",
             )
+
+
+def _load_features(
+    feats_path: str, speaker: str, statistics: dict[str, FeatureNormalizer] | None
+) -> torch.Tensor:
+    features = load_features(feats_path)
+    if statistics is None:
+        return features
+    return standardize_by_speaker(features, speaker, statistics)
 
 
 def _label_index(emo: str, labels: tuple[str, ...]) -> int:

@@ -88,6 +88,13 @@ class SERModule(pl.LightningModule):
     model_config : mapping, optional
         Plain data describing how to rebuild ``model`` (for instance the model
         yaml text and its overrides); stored in every checkpoint.
+    label_smoothing : float
+        Label smoothing of the training cross-entropy (0: none); validation
+        and test losses are plain cross-entropy.
+    augment : torch.nn.Module, optional
+        Applied to the normalised ``(batch, time, features)`` of training
+        batches only, e.g. SpeechBrain's ``SpectrogramDrop`` masking frames (``dim=1``)
+        or features (``dim=2``).
 
     Example
     -------
@@ -115,15 +122,21 @@ class SERModule(pl.LightningModule):
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
         seed: int | None = None,
         model_config: Mapping[str, Any] | None = None,
+        label_smoothing: float = 0.0,
+        augment: nn.Module | None = None,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["model", "normalizer", "scheduler", "model_config"])
+        self.save_hyperparameters(
+            ignore=["model", "normalizer", "scheduler", "model_config", "augment"]
+        )
         self.model = model
         self.normalizer = normalizer
         self.labels = list(labels)
         self.scheduler = scheduler
         self.model_config = dict(model_config or {})
         self.loss = nn.CrossEntropyLoss()
+        self.train_loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.augment = augment
         num_classes = len(self.labels)
         # accumulated per step, computed (and synced over processes) once per epoch:
         # logging metric objects every step costs more than the step of a small model
@@ -237,8 +250,11 @@ class SERModule(pl.LightningModule):
 
     def _shared_step(self, batch: PaddedBatch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         feats, lengths = batch.feats
-        logits = self(feats, lengths)
-        loss = self.loss(logits.float(), batch.label)
+        feats = self.normalizer(feats, lengths)
+        if stage == "train" and self.augment is not None:
+            feats = self.augment(feats)
+        logits = self.model(feats, lengths)
+        loss = (self.train_loss_fn if stage == "train" else self.loss)(logits.float(), batch.label)
         getattr(self, f"{stage}_loss").update(loss.detach(), feats.shape[0])
         getattr(self, f"{stage}_scores").update(logits.detach(), batch.label)
         return logits, loss
