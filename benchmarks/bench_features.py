@@ -33,7 +33,7 @@ from speechbrain_drnsa.features import OpenSmileLLD
 from speechbrain_drnsa.features.cache import extract_corpus, load_features
 
 SR = 16000
-EMODB = "/work/shared/data/emodb/wav"
+EMODB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb" / "wav"
 IEMOCAP_UTTERANCES = 5531
 IEMOCAP_HOURS = 7.0
 

@@ -3,6 +3,7 @@
 import glob
 import math
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from speechbrain_drnsa.features.audio import read_audio
 SR = 16000
 MFCC = slice(0, 12)
 LOG_ENERGY, VOICE_PROB, HNR, LOG_F0, ZCR = 12, 13, 14, 15, 16
-EMODB = "/work/shared/data/emodb/wav"
+# the real-speech corpora sit beside the checkout, never inside it
+EMODB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb" / "wav"
 
 
 @pytest.fixture(scope="module")
