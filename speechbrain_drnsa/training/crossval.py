@@ -27,9 +27,12 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
 ``prepare``, ``speaker_normalization``
     The corpus preparation (None: IEMOCAP) and per-speaker standardisation
     of :class:`~speechbrain_drnsa.training.datamodule.SERDataModule`.
-``label_smoothing``, ``augment``
-    Training-only label smoothing and batch augmentation of
+``label_smoothing``, ``augment``, ``mixup_alpha``
+    Training-only label smoothing, batch augmentation and mixup of
     :class:`~speechbrain_drnsa.training.module.SERModule`.
+``average_top_k``
+    Keep the ``k`` checkpoints with the best validation UA and test the
+    average of their weights (1, the default: test the best one alone).
 ``early_stopping_patience``
     Validation epochs without a better UA before stopping (``None``: never).
 ``num_threads``
@@ -56,6 +59,7 @@ from speechbrain_drnsa.data.folds import folds_file, load_folds
 from speechbrain_drnsa.data.manifest import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
+from speechbrain_drnsa.training.averaging import average_checkpoint_files
 from speechbrain_drnsa.training.checkpoint import AtomicCheckpointIO
 from speechbrain_drnsa.training.datamodule import SERDataModule
 from speechbrain_drnsa.training.module import SERModule
@@ -160,6 +164,7 @@ def train_fold(hparams: Mapping[str, Any], fold: int, hparams_text: str = "") ->
         model_config=model_config,
         label_smoothing=hparams.get("label_smoothing", 0.0),
         augment=hparams.get("augment"),
+        mixup_alpha=hparams.get("mixup_alpha", 0.0),
     )
     data = SERDataModule(
         data_folder=hparams["data_folder"],
@@ -179,13 +184,16 @@ def train_fold(hparams: Mapping[str, Any], fold: int, hparams_text: str = "") ->
         prepare=hparams.get("prepare"),
         speaker_normalization=hparams.get("speaker_normalization", False),
     )
+    average_top_k = int(hparams.get("average_top_k", 1))
+    if average_top_k < 1:
+        raise ValueError(f"average_top_k must be at least 1, got {average_top_k}")
     checkpoints = ModelCheckpoint(
         dirpath=folder / "checkpoints",
         filename="best-epoch={epoch}-UA={valid/UA:.4f}",
         auto_insert_metric_name=False,
         monitor=MONITOR,
         mode="max",
-        save_top_k=1,
+        save_top_k=average_top_k,
     )
     # Lightning's save_last writes only in epochs that improve the monitor; resuming
     # needs every epoch's state, saved after (so including) the selection's
@@ -216,7 +224,8 @@ def train_fold(hparams: Mapping[str, Any], fold: int, hparams_text: str = "") ->
 
     trained = folder / "checkpoints" / _TRAINED_FILE
     if trained.is_file():
-        best = load_json(trained)["best_model_path"]
+        record = load_json(trained)
+        best, top_k = record["best_model_path"], record.get("top_k_model_paths", [])
         logger.info("fold %d: training had finished, testing %s", fold, best)
     else:
         last = folder / "checkpoints" / "last.ckpt"
@@ -229,6 +238,7 @@ def train_fold(hparams: Mapping[str, Any], fold: int, hparams_text: str = "") ->
                 f"fold {fold}: no checkpoint was selected because {MONITOR} was never logged; "
                 "check that validation runs (limit_val_batches, check_val_every_n_epoch)"
             )
+        top_k = sorted(checkpoints.best_k_models, key=lambda p: -checkpoints.best_k_models[p])
         if trainer.is_global_zero:
             write_json_atomic(
                 {
@@ -236,10 +246,19 @@ def train_fold(hparams: Mapping[str, Any], fold: int, hparams_text: str = "") ->
                     "best_valid_UA": float(checkpoints.best_model_score),
                     "epochs": trainer.current_epoch,
                     "train_utterances_per_rank": module.train_utterances_per_rank,
+                    "top_k_model_paths": top_k,
                 },
                 trained,
             )
-    trainer.test(module, datamodule=data, ckpt_path=best)
+    tested = best
+    if average_top_k > 1:
+        top_k = top_k or [best]
+        tested = str(folder / "checkpoints" / f"average-top{average_top_k}.ckpt")
+        if trainer.is_global_zero:
+            average_checkpoint_files(top_k, tested)
+            logger.info("fold %d: testing the average of %s", fold, [Path(p).name for p in top_k])
+        trainer.strategy.barrier()
+    trainer.test(module, datamodule=data, ckpt_path=tested)
     metrics: dict[str, Any] = {}
     if trainer.is_global_zero:
         record = load_json(trained)
@@ -250,7 +269,12 @@ def train_fold(hparams: Mapping[str, Any], fold: int, hparams_text: str = "") ->
                 "fold": fold,
                 "protocol": hparams["protocol"],
                 "seed": hparams["seed"],
-                "checkpoint": Path(record["best_model_path"]).name,
+                "checkpoint": Path(tested).name,
+                **(
+                    {"averaged_checkpoints": [Path(p).name for p in top_k]}
+                    if average_top_k > 1
+                    else {}
+                ),
                 "best_valid_UA": record["best_valid_UA"],
                 "epochs": record["epochs"],
                 "world_size": trainer.world_size,

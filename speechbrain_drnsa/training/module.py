@@ -95,6 +95,13 @@ class SERModule(pl.LightningModule):
         Applied to the normalised ``(batch, time, features)`` of training
         batches only, e.g. SpeechBrain's ``SpectrogramDrop`` masking frames (``dim=1``)
         or features (``dim=2``).
+    mixup_alpha : float
+        Mixup (Zhang et al., ICLR 2018) of training batches when above 0:
+        each batch is mixed with a shuffled copy of itself, normalised
+        features and one-hot targets alike, with one weight drawn from
+        Beta(alpha, alpha); a mixed pair keeps the longer of its two lengths.
+        Training scores still compare with each utterance's own label;
+        validation and test batches are never mixed.
 
     Example
     -------
@@ -124,7 +131,10 @@ class SERModule(pl.LightningModule):
         model_config: Mapping[str, Any] | None = None,
         label_smoothing: float = 0.0,
         augment: nn.Module | None = None,
+        mixup_alpha: float = 0.0,
     ):
+        if mixup_alpha < 0:
+            raise ValueError(f"mixup_alpha must be 0 (off) or positive, got {mixup_alpha}")
         super().__init__()
         self.save_hyperparameters(
             ignore=["model", "normalizer", "scheduler", "model_config", "augment"]
@@ -251,13 +261,30 @@ class SERModule(pl.LightningModule):
     def _shared_step(self, batch: PaddedBatch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         feats, lengths = batch.feats
         feats = self.normalizer(feats, lengths)
+        targets = batch.label
+        if stage == "train" and self.hparams.mixup_alpha > 0:
+            feats, lengths, targets = self._mixup(feats, lengths, targets)
         if stage == "train" and self.augment is not None:
             feats = self.augment(feats)
         logits = self.model(feats, lengths)
-        loss = (self.train_loss_fn if stage == "train" else self.loss)(logits.float(), batch.label)
+        loss = (self.train_loss_fn if stage == "train" else self.loss)(logits.float(), targets)
         getattr(self, f"{stage}_loss").update(loss.detach(), feats.shape[0])
         getattr(self, f"{stage}_scores").update(logits.detach(), batch.label)
         return logits, loss
+
+    def _mixup(
+        self, feats: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mix the batch with a shuffled copy: features, lengths (max of the pair), targets."""
+        alpha = torch.tensor(float(self.hparams.mixup_alpha))
+        weight = torch.distributions.Beta(alpha, alpha).sample().to(feats.device)
+        order = torch.randperm(feats.shape[0], device=feats.device)
+        one_hot = nn.functional.one_hot(labels, len(self.labels)).float()
+        return (
+            weight * feats + (1 - weight) * feats[order],
+            torch.maximum(lengths, lengths[order]),
+            weight * one_hot + (1 - weight) * one_hot[order],
+        )
 
     def _log_epoch(self, stage: str) -> dict[str, float]:
         """Log loss and scores of ``stage`` (already summed over processes) and reset them."""
