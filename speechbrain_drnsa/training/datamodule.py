@@ -5,12 +5,15 @@ it writes the manifest and the fold files (the ``prepare`` function of the
 corpus, :func:`speechbrain_drnsa.data.iemocap.prepare_iemocap` by default,
 skipped when up to date), fills the openSMILE feature cache
 (:func:`speechbrain_drnsa.features.cache.extract_corpus`) and writes a
-feature index ``{utt_id: {"path", "frames"}}``. ``setup`` runs on every
-process: it builds SpeechBrain ``DynamicItemDataset`` s for the fold's train,
-valid and test parts, with a pipeline that loads cached features and maps
-the emotion to its index in ``labels``, and fits the feature normaliser on
-the training part only (after standardising each utterance with its
-speaker's statistics, when ``speaker_normalization`` is on). The loaders
+feature index ``{utt_id: {"path", "frames"}}`` (one more per waveform
+perturbation, :mod:`speechbrain_drnsa.features.perturb`). ``setup`` runs on
+every process: it builds SpeechBrain ``DynamicItemDataset`` s for the fold's
+train, valid and test parts, with a pipeline that loads cached features and
+maps the emotion to its index in ``labels``, adds the perturbed copies of the
+training utterances to the training part, and fits the feature normaliser on
+the training part's original utterances only (after standardising each
+utterance with its speaker's statistics, when ``speaker_normalization`` is
+on). The loaders
 pad with SpeechBrain's ``PaddedBatch`` and batch by length
 (:mod:`speechbrain_drnsa.training.sampler`).
 """
@@ -19,7 +22,7 @@ import functools
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ from speechbrain_drnsa.features.normalize import (
     speaker_statistics,
     standardize_by_speaker,
 )
+from speechbrain_drnsa.features.perturb import PerturbedLLD, WaveformPerturbation
 from speechbrain_drnsa.training.sampler import (
     BucketBatchSampler,
     LengthSortedSampler,
@@ -112,6 +116,11 @@ class SERDataModule(pl.LightningDataModule):
         Standardise every utterance with the statistics of all utterances of
         its speaker (the test speaker's audio included: transductive, as SER
         papers commonly do) before the fold's normaliser.
+    perturbations : sequence of WaveformPerturbation or mapping
+        Waveform perturbations (or their keyword arguments, e.g.
+        ``{"speed": 1.1}``); each adds a perturbed copy of every training
+        utterance, as a training utterance ``<utt_id>@<perturbation name>``.
+        Validation and test parts are never perturbed.
 
     Example
     -------
@@ -139,6 +148,7 @@ class SERDataModule(pl.LightningDataModule):
         demo_corpus: bool = False,
         prepare: Callable[..., Path] | None = None,
         speaker_normalization: bool = False,
+        perturbations: Sequence[WaveformPerturbation | Mapping[str, float]] = (),
     ):
         super().__init__()
         # prepare_data writes shared files: once per job, not once per node
@@ -159,6 +169,10 @@ class SERDataModule(pl.LightningDataModule):
         self.demo_corpus = demo_corpus
         self.prepare = prepare
         self.speaker_normalization = speaker_normalization
+        self.perturbations = [
+            p if isinstance(p, WaveformPerturbation) else WaveformPerturbation(**p)
+            for p in perturbations
+        ]
         self.datasets: dict[str, DynamicItemDataset] = {}
         self.frames: dict[str, list[int]] = {}
 
@@ -178,32 +192,9 @@ class SERDataModule(pl.LightningDataModule):
             logger.info("generating the synthetic demo corpus in %s", self.data_folder)
             make_demo_corpus(self.data_folder)
         manifest_path = self._prepare(skip_prep=False)
-        index_path = self.save_folder / FEATURE_INDEX_NAME
-        source = {
-            "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
-            "cache_folder": str(self.cache_folder.resolve()),
-        }
-        if index_path.is_file():
-            index = load_json(index_path)
-            if all(index.get(key) == value for key, value in source.items()):
-                return
-        report = extract_corpus(
-            [manifest_path],
-            self.cache_folder,
-            jobs=self.extraction_jobs,
-            data_root=self.data_folder,
-        )
-        if not report.ok:
-            failures = "; ".join(f"{utt}: {why}" for utt, why in list(report.failures.items())[:5])
-            raise InputFileError(
-                manifest_path,
-                f"feature extraction failed for {len(report.failures)} utterance(s): {failures}",
-            )
-        utterances = {
-            utt_id: {"path": str(path), "frames": _frame_count(path)}
-            for utt_id, path in sorted(report.paths.items())
-        }
-        write_json_atomic({**source, "utterances": utterances}, index_path)
+        self._index_features(manifest_path, None)
+        for perturbation in self.perturbations:
+            self._index_features(manifest_path, perturbation)
 
     def setup(self, stage: str | None = None) -> None:
         """Build the fold's datasets and fit the normaliser on its training part."""
@@ -217,14 +208,26 @@ class SERDataModule(pl.LightningDataModule):
             self._speaker_statistics(fold, manifest, index) if self.speaker_normalization else None
         )
         load = functools.partial(_load_features, statistics=statistics)
+        copies = {
+            perturbation.name: load_json(_index_path(self.save_folder, perturbation))["utterances"]
+            for perturbation in self.perturbations
+        }
         for part, ids in zip(_PARTS, fold, strict=True):
+            # entry id: (utterance id, its features' index entry)
+            entries = {utt_id: (utt_id, index[utt_id]) for utt_id in ids}
+            if part == "train":
+                entries |= {
+                    f"{utt_id}@{name}": (utt_id, copy[utt_id])
+                    for name, copy in copies.items()
+                    for utt_id in ids
+                }
             data = {
-                utt_id: {
-                    "feats_path": index[utt_id]["path"],
+                entry_id: {
+                    "feats_path": entry["path"],
                     "emo": manifest[utt_id]["emo"],
                     "speaker": manifest[utt_id]["speaker"],
                 }
-                for utt_id in ids
+                for entry_id, (utt_id, entry) in entries.items()
             }
             dataset = DynamicItemDataset(data)
             dataset.add_dynamic_item(load, takes=["feats_path", "speaker"], provides="feats")
@@ -235,7 +238,7 @@ class SERDataModule(pl.LightningDataModule):
             )
             dataset.set_output_keys(["id", "feats", "label"])
             self.datasets[part] = dataset
-            self.frames[part] = [index[utt_id]["frames"] for utt_id in dataset.data_ids]
+            self.frames[part] = [entries[entry_id][1]["frames"] for entry_id in dataset.data_ids]
         self.normalizer.fit(
             load(index[utt_id]["path"], manifest[utt_id]["speaker"]) for utt_id in fold.train
         )
@@ -324,6 +327,39 @@ class SERDataModule(pl.LightningDataModule):
             skip_prep=skip_prep,
         )
 
+    def _index_features(
+        self, manifest_path: Path, perturbation: WaveformPerturbation | None
+    ) -> None:
+        """Fill the cache for the manifest (perturbed or not) and write its feature index."""
+        index_path = _index_path(self.save_folder, perturbation)
+        source = {
+            "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
+            "cache_folder": str(self.cache_folder.resolve()),
+            "perturbation": perturbation.name if perturbation is not None else None,
+        }
+        if index_path.is_file():
+            index = load_json(index_path)
+            if all(index.get(key) == value for key, value in source.items()):
+                return
+        report = extract_corpus(
+            [manifest_path],
+            self.cache_folder,
+            jobs=self.extraction_jobs,
+            data_root=self.data_folder,
+            extractor=PerturbedLLD(perturbation) if perturbation is not None else None,
+        )
+        if not report.ok:
+            failures = "; ".join(f"{utt}: {why}" for utt, why in list(report.failures.items())[:5])
+            raise InputFileError(
+                manifest_path,
+                f"feature extraction failed for {len(report.failures)} utterance(s): {failures}",
+            )
+        utterances = {
+            utt_id: {"path": str(path), "frames": _frame_count(path)}
+            for utt_id, path in sorted(report.paths.items())
+        }
+        write_json_atomic({**source, "utterances": utterances}, index_path)
+
     def _speaker_statistics(
         self, fold: Fold, manifest: dict, index: dict
     ) -> dict[str, FeatureNormalizer]:
@@ -379,6 +415,13 @@ class SERDataModule(pl.LightningDataModule):
                 f"utterance labelled {', '.join(map(repr, absent))}, so the model cannot "
                 "learn that class; use a protocol whose training parts hold every class",
             )
+
+
+def _index_path(save_folder: Path, perturbation: WaveformPerturbation | None) -> Path:
+    # one index per perturbation: experiments sharing the save folder never rewrite each other's
+    if perturbation is None:
+        return save_folder / FEATURE_INDEX_NAME
+    return save_folder / f"features@{perturbation.name}.json"
 
 
 def _load_features(
