@@ -24,9 +24,15 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
 ``batch_size``, ``max_batch_frames``, ``num_workers``, ``extraction_jobs``, ``demo_corpus``
     Loader and extraction settings of
     :class:`~speechbrain_drnsa.training.datamodule.SERDataModule`.
-``prepare``, ``speaker_normalization``
-    The corpus preparation (None: IEMOCAP) and per-speaker standardisation
-    of :class:`~speechbrain_drnsa.training.datamodule.SERDataModule`.
+``prepare``, ``speaker_normalization``, ``perturbations``
+    The corpus preparation (None: IEMOCAP), per-speaker standardisation and
+    waveform perturbations of the training part of
+    :class:`~speechbrain_drnsa.training.datamodule.SERDataModule`.
+``init_from``
+    A checkpoint (or a finished fold's folder) whose weights start every
+    fold's model instead of a random initialisation
+    (:func:`~speechbrain_drnsa.training.pretrained.load_pretrained_weights`);
+    None: from scratch.
 ``label_smoothing``, ``augment``, ``mixup_alpha``
     Training-only label smoothing, batch augmentation and mixup of
     :class:`~speechbrain_drnsa.training.module.SERModule`.
@@ -63,6 +69,7 @@ from speechbrain_drnsa.training.averaging import average_checkpoint_files
 from speechbrain_drnsa.training.checkpoint import AtomicCheckpointIO
 from speechbrain_drnsa.training.datamodule import SERDataModule
 from speechbrain_drnsa.training.module import SERModule
+from speechbrain_drnsa.training.pretrained import TRAINED_RECORD_NAME, load_pretrained_weights
 from speechbrain_drnsa.training.report import (
     fold_folder,
     read_fold_metrics,
@@ -77,9 +84,6 @@ logger = logging.getLogger(__name__)
 
 #: The logged score that selects checkpoints and stops training early.
 MONITOR = "valid/UA"
-
-# written by rank 0 when a fold's training has ended; a rerun then only tests
-_TRAINED_FILE = "training.json"
 
 
 def build_model(
@@ -152,6 +156,8 @@ def train_fold(hparams: Mapping[str, Any], fold: int, hparams_text: str = "") ->
     labels = list(hparams["labels"])
     overrides = {**hparams.get("model_overrides", {}), "n_classes": len(labels)}
     model, model_config = build_model(hparams["model_file"], overrides)
+    if hparams.get("init_from") is not None:
+        load_pretrained_weights(model, hparams["init_from"], labels)
     normalizer = FeatureNormalizer()
     module = SERModule(
         model,
@@ -183,6 +189,7 @@ def train_fold(hparams: Mapping[str, Any], fold: int, hparams_text: str = "") ->
         demo_corpus=hparams.get("demo_corpus", False),
         prepare=hparams.get("prepare"),
         speaker_normalization=hparams.get("speaker_normalization", False),
+        perturbations=hparams.get("perturbations", ()),
     )
     average_top_k = int(hparams.get("average_top_k", 1))
     if average_top_k < 1:
@@ -222,7 +229,7 @@ def train_fold(hparams: Mapping[str, Any], fold: int, hparams_text: str = "") ->
     if trainer.is_global_zero and hparams_text:
         write_text_atomic(hparams_text, folder / "hparams.yaml")
 
-    trained = folder / "checkpoints" / _TRAINED_FILE
+    trained = folder / "checkpoints" / TRAINED_RECORD_NAME
     if trained.is_file():
         record = load_json(trained)
         best, top_k = record["best_model_path"], record.get("top_k_model_paths", [])
