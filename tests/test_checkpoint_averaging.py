@@ -1,6 +1,5 @@
 """Testing the mean weights of the k best checkpoints of a fold (``average_top_k``)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -70,20 +69,8 @@ def test_averaging_is_off_in_the_recipes_by_default():
         assert hparams["average_top_k"] == 1, recipe
 
 
-def test_a_fold_tests_the_mean_of_its_two_best_checkpoints(tiny_training_data, tmp_path):
-    spec = importlib.util.spec_from_file_location("iemocap_train", RECIPE / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    argv = [
-        str(RECIPE / "hparams" / "drn_mhsa.yaml"),
-        *[f"--{key}={value}" for key, value in tiny_training_data.items()],
-        "--model_overrides={channels: [4, 4, 8, 8, 8], out_channels: 8, lstm_hidden: 8, "
-        "lin_neurons: [8]}",
-        "--protocol=session5", "--fold=1", "--max_epochs=2", "--batch_size=8", "--lr=0.01",
-        "--num_threads=1", "--enable_progress_bar=false", "--average_top_k=2",
-        f"--output_root={tmp_path}",
-    ]
-    assert module.main(argv) == 0
+def test_a_fold_tests_the_mean_of_its_two_best_checkpoints(train_tiny, tmp_path):
+    assert train_tiny(tmp_path, "--fold=1", "--average_top_k=2") == 0
     fold = tmp_path / "drn_mhsa" / "1234" / "fold_1"
     metrics = json.loads((fold / "metrics.json").read_text())
     assert metrics["checkpoint"] == "average-top2.ckpt"

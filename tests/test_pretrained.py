@@ -1,6 +1,5 @@
 """Starting a model from an earlier run's weights (pretrain on one corpus, fine-tune on another)."""
 
-import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -13,30 +12,14 @@ from speechbrain_drnsa.training.crossval import build_model
 from speechbrain_drnsa.training.pretrained import load_pretrained_weights, resolve_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ROOT / "recipes" / "IEMOCAP"
 TINY_WIDTHS = {"channels": [4, 4, 8, 8, 8], "out_channels": 8, "lstm_hidden": 8, "lin_neurons": [8]}
 
 
-def _train(data: dict[str, Path], output_root: Path, *extra: str) -> int:
-    spec = importlib.util.spec_from_file_location("iemocap_train", RECIPE / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    argv = [
-        str(RECIPE / "hparams" / "drn_mhsa.yaml"),
-        *[f"--{key}={value}" for key, value in data.items()],
-        "--model_overrides={channels: [4, 4, 8, 8, 8], out_channels: 8, lstm_hidden: 8, "
-        "lin_neurons: [8]}",
-        "--protocol=session5", "--max_epochs=1", "--batch_size=8", "--lr=0.01",
-        "--num_threads=1", "--enable_progress_bar=false", f"--output_root={output_root}",
-    ]
-    return module.main([*argv, *extra])
-
-
 @pytest.fixture(scope="module")
-def pretrained_fold(tiny_training_data, tmp_path_factory) -> Path:
+def pretrained_fold(train_tiny, tmp_path_factory) -> Path:
     """A finished fold of a tiny 4-class run."""
     root = tmp_path_factory.mktemp("pretrain")
-    assert _train(tiny_training_data, root, "--fold=0", "--experiment=pretrain") == 0
+    assert train_tiny(root, "--fold=0", "--max_epochs=1", "--experiment=pretrain") == 0
     return root / "pretrain" / "1234" / "fold_0"
 
 
@@ -93,13 +76,13 @@ def test_another_architecture_or_file_is_a_clear_error(pretrained_fold, tmp_path
         load_pretrained_weights(_tiny_model(4), foreign, ["neu"])
 
 
-def test_recipes_start_from_init_from(pretrained_fold, tiny_training_data, tmp_path, caplog):
+def test_recipes_start_from_init_from(pretrained_fold, train_tiny, tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    assert _train(tiny_training_data, tmp_path, "--fold=1", f"--init_from={pretrained_fold}") == 0
+    assert train_tiny(tmp_path, "--fold=1", "--max_epochs=1", f"--init_from={pretrained_fold}") == 0
     assert any("initialised from" in r.getMessage() for r in caplog.records)
     hparams = (tmp_path / "drn_mhsa" / "1234" / "fold_1" / "hparams.yaml").read_text()
     assert f"init_from: {pretrained_fold}" in hparams
     caplog.clear()
     missing = tmp_path / "nowhere"
-    assert _train(tiny_training_data, tmp_path / "b", "--fold=1", f"--init_from={missing}") == 2
+    assert train_tiny(tmp_path / "b", "--fold=1", f"--init_from={missing}") == 2
     assert any(str(missing) in r.getMessage() for r in caplog.records)

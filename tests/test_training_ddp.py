@@ -11,23 +11,14 @@ import pytest
 from speechbrain_drnsa.data.folds import load_folds
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "IEMOCAP"
-TINY = [
-    "--model_overrides={channels: [4, 4, 8, 8, 8], out_channels: 8, lstm_hidden: 8, "
-    "lin_neurons: [8]}",
-    "--protocol=session5",
-    "--batch_size=8",
-    "--num_threads=1",
-    "--enable_progress_bar=false",
-]
 
 pytestmark = pytest.mark.slow
 
 
 def test_ddp_on_cpu_trains_on_both_ranks_and_tests_each_utterance_once(
-    tiny_training_data, tmp_path
+    tiny_training_data, tiny_recipe_args, tmp_path
 ):
-    folders = [f"--{key}={value}" for key, value in tiny_training_data.items()]
-    command = [sys.executable, "train.py", "hparams/drn_mhsa.yaml", *folders, *TINY,
+    command = [sys.executable, "train.py", "hparams/drn_mhsa.yaml", *tiny_recipe_args,
                f"--output_root={tmp_path}", "--fold=2", "--max_epochs=1",
                "--devices=2", "--strategy=ddp", "--accelerator=cpu", "--num_workers=1"]
     done = subprocess.run(command, cwd=RECIPE, capture_output=True, text=True, timeout=300)

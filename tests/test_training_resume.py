@@ -9,24 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
+
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "IEMOCAP"
-TINY = [
-    "--model_overrides={channels: [4, 4, 8, 8, 8], out_channels: 8, lstm_hidden: 8, "
-    "lin_neurons: [8]}",
-    "--protocol=session5",
-    "--batch_size=8",
-    "--lr=0.01",
-    "--num_threads=1",
-    "--deterministic=true",
-    "--enable_progress_bar=false",
-]
 
 pytestmark = pytest.mark.slow
 
 
-def _command(data: dict[str, Path], output_root: Path, *extra: str) -> list[str]:
-    folders = [f"--{key}={value}" for key, value in data.items()]
-    return [sys.executable, "train.py", "hparams/drn_mhsa.yaml", *folders, *TINY,
+def _command(tiny_args: list[str], output_root: Path, *extra: str) -> list[str]:
+    return [sys.executable, "train.py", "hparams/drn_mhsa.yaml", *tiny_args,
             f"--output_root={output_root}", *extra]
 
 
@@ -42,12 +32,12 @@ def _fold_scores(experiment: Path) -> list[dict]:
 
 
 def test_sigkill_then_rerun_skips_finished_folds_and_matches_an_uninterrupted_run(
-    tiny_training_data, tmp_path
+    tiny_recipe_args, tmp_path
 ):
     killed_root, clean_root = tmp_path / "killed", tmp_path / "clean"
     experiment = Path("drn_mhsa") / "1234"
     process = subprocess.Popen(
-        _command(tiny_training_data, killed_root, "--max_epochs=4"),
+        _command(tiny_recipe_args, killed_root, "--max_epochs=4"),
         cwd=RECIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -64,11 +54,11 @@ def test_sigkill_then_rerun_skips_finished_folds_and_matches_an_uninterrupted_ru
     assert (killed_root / experiment / "fold_0" / "metrics.json").is_file()
     assert not (killed_root / experiment / "fold_1" / "metrics.json").exists()
 
-    log = _run(_command(tiny_training_data, killed_root, "--max_epochs=4"))
+    log = _run(_command(tiny_recipe_args, killed_root, "--max_epochs=4"))
     assert "fold 0 already finished" in log
     assert f"fold 1: resuming from {last}" in log
 
-    _run(_command(tiny_training_data, clean_root, "--max_epochs=4"))
+    _run(_command(tiny_recipe_args, clean_root, "--max_epochs=4"))
     resumed = _fold_scores(killed_root / experiment)
     assert [row["fold"] for row in resumed] == list(range(5))
     assert resumed == _fold_scores(clean_root / experiment)

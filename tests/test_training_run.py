@@ -2,7 +2,6 @@
 
 import csv
 import errno
-import importlib.util
 import json
 import pickle
 from pathlib import Path
@@ -18,36 +17,14 @@ from speechbrain_drnsa.training.datamodule import FEATURE_INDEX_NAME, SERDataMod
 from speechbrain_drnsa.training.metrics import scores_from_confusion
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "IEMOCAP"
-TINY = [
-    "--model_overrides={channels: [4, 4, 8, 8, 8], out_channels: 8, lstm_hidden: 8, "
-    "lin_neurons: [8]}",
-    "--protocol=session5",
-    "--max_epochs=2",
-    "--batch_size=8",
-    "--lr=0.01",
-    "--num_threads=1",
-    "--deterministic=true",
-    "--enable_progress_bar=false",
-]
-
-
-def _train(data: dict[str, Path], output_root: Path, *extra: str) -> int:
-    spec = importlib.util.spec_from_file_location("iemocap_train", RECIPE / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    folders = [f"--{key}={value}" for key, value in data.items()]
-    argv = [str(RECIPE / "hparams" / "drn_mhsa.yaml"), *folders, *TINY]
-    return module.main([*argv, f"--output_root={output_root}", *extra])
-
 
 def _scores(folder: Path) -> dict:
     metrics = json.loads((folder / "metrics.json").read_text())
     return {key: metrics[key] for key in ("UA", "WA", "F1", "confusion")}
 
 
-def test_every_fold_trains_and_writes_the_results_layout(tiny_training_data, tmp_path):
-    assert _train(tiny_training_data, tmp_path) == 0
+def test_every_fold_trains_and_writes_the_results_layout(train_tiny, tmp_path):
+    assert train_tiny(tmp_path) == 0
     experiment = tmp_path / "drn_mhsa" / "1234"
     folds = sorted(experiment.glob("fold_*"))
     assert [f.name for f in folds] == [f"fold_{k}" for k in range(5)]
@@ -84,15 +61,15 @@ def test_every_fold_trains_and_writes_the_results_layout(tiny_training_data, tmp
 
     # a second run finds every fold finished and rewrites the same summary
     before = (experiment / "summary.json").read_text()
-    assert _train(tiny_training_data, tmp_path) == 0
+    assert train_tiny(tmp_path) == 0
     assert json.loads((experiment / "summary.json").read_text())["folds"] == json.loads(
         before
     )["folds"]
 
 
-def test_same_seed_gives_identical_fold_metrics(tiny_training_data, tmp_path):
+def test_same_seed_gives_identical_fold_metrics(train_tiny, tmp_path):
     for run in ("a", "b"):
-        assert _train(tiny_training_data, tmp_path / run, "--fold=1") == 0
+        assert train_tiny(tmp_path / run, "--fold=1") == 0
     folders = [tmp_path / run / "drn_mhsa" / "1234" / "fold_1" for run in ("a", "b")]
     assert _scores(folders[0]) == _scores(folders[1])
     predictions = [(folder / "predictions.csv").read_text() for folder in folders]
@@ -100,9 +77,8 @@ def test_same_seed_gives_identical_fold_metrics(tiny_training_data, tmp_path):
 
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
-def test_mixed_precision_on_cpu(tiny_training_data, tmp_path, caplog, precision):
-    status = _train(tiny_training_data, tmp_path, "--fold=0", "--max_epochs=1",
-                    f"--precision={precision}")
+def test_mixed_precision_on_cpu(train_tiny, tmp_path, caplog, precision):
+    status = train_tiny(tmp_path, "--fold=0", "--max_epochs=1", f"--precision={precision}")
     assert status == 0
     assert (tmp_path / "drn_mhsa" / "1234" / "fold_0" / "metrics.json").is_file()
     if precision == "16-mixed":
@@ -110,7 +86,7 @@ def test_mixed_precision_on_cpu(tiny_training_data, tmp_path, caplog, precision)
         assert "bf16-mixed instead" in caplog.text
 
 
-def test_failed_checkpoint_write_keeps_the_previous_one(tiny_training_data, tmp_path, caplog,
+def test_failed_checkpoint_write_keeps_the_previous_one(train_tiny, tmp_path, caplog,
                                                         monkeypatch):
     real_save = torch.save
     last_saves = []
@@ -124,7 +100,7 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tiny_training_data, tmp_
         return real_save(obj, f, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", disk_full_on_second_last)
-    assert _train(tiny_training_data, tmp_path, "--fold=0", "--max_epochs=3") == 2
+    assert train_tiny(tmp_path, "--fold=0", "--max_epochs=3") == 2
     last = tmp_path / "drn_mhsa" / "1234" / "fold_0" / "checkpoints" / "last.ckpt"
     assert "last.ckpt: checkpoint not written (No space left on device)" in caplog.text
     assert "the previous last.ckpt is intact" in caplog.text
