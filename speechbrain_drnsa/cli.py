@@ -62,6 +62,22 @@ def _baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from speechbrain_drnsa.training.compare import comparison_table
+
+    experiments = {}
+    for item in args.experiments:
+        name, equals, folder = item.rpartition("=")
+        experiments[name if equals else folder] = folder
+    try:
+        table = comparison_table(experiments)
+    except ValueError as err:  # InputFileError: a folder without finished folds
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(table, end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of ``speechbrain-drnsa``.
 
@@ -120,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root", default=None, help="value of {data_root} in the manifest's wav paths"
     )
     baseline.set_defaults(func=_baseline)
+
+    compare = commands.add_parser(
+        "compare", help="one markdown table of finished experiments (scores over their folds)"
+    )
+    compare.add_argument(
+        "experiments", nargs="+", metavar="[NAME=]FOLDER",
+        help="experiment folders results/<experiment>/<seed>, each optionally named NAME=",
+    )
+    compare.set_defaults(func=_compare)
     return parser
 
 

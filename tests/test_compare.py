@@ -1,0 +1,42 @@
+"""The comparison table of finished experiments (``speechbrain-drnsa compare``)."""
+
+import json
+from pathlib import Path
+
+from speechbrain_drnsa.cli import main
+
+
+def _experiment(folder: Path, confusions: list, labels=("neu", "ang")) -> Path:
+    for fold, confusion in enumerate(confusions):
+        hits = confusion[0][0] + confusion[1][1]
+        total = sum(map(sum, confusion))
+        metrics = {"UA": hits / total, "WA": hits / total, "F1": hits / total, "epochs": 5,
+                   "labels": list(labels), "confusion": confusion, "n_test": total}
+        (folder / f"fold_{fold}").mkdir(parents=True)
+        (folder / f"fold_{fold}" / "metrics.json").write_text(json.dumps(metrics))
+    # an unfinished fold is left out
+    (folder / f"fold_{len(confusions)}").mkdir()
+    return folder
+
+
+def test_rows_pool_recall_over_folds_and_name_the_systems(tmp_path, capsys):
+    a = _experiment(tmp_path / "a", [[[3, 1], [0, 4]], [[2, 2], [1, 3]]])
+    b = _experiment(tmp_path / "b", [[[4, 0], [4, 0]]])
+    assert main(["compare", f"first={a}", str(b)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| system | UA | WA | F1 | recall neu | recall ang |")
+    first, second = lines[2].split(" | "), lines[3].split(" | ")
+    assert first[0] == "| first" and second[0] == f"| {b}"
+    # neu: (3 + 2) / 8, ang: (4 + 3) / 8 over both folds; fold UA 0.875 and 0.625
+    assert first[4:6] == ["0.625", "0.875"]
+    assert first[1] == "0.7500 ± 0.1250" and first[6] == "0.875, 0.625"
+    assert second[4:6] == ["1.000", "0.000"] and second[7] == "5 |"
+
+
+def test_missing_runs_and_other_labels_are_clear_errors(tmp_path, capsys):
+    a = _experiment(tmp_path / "a", [[[1, 0], [0, 1]]])
+    other = _experiment(tmp_path / "other", [[[1, 0], [0, 1]]], labels=("hap", "sad"))
+    assert main(["compare", str(a), str(tmp_path / "nothing")]) == 2
+    assert "nothing: no finished fold" in capsys.readouterr().err
+    assert main(["compare", str(a), str(other)]) == 2
+    assert "other: labels [('hap', 'sad')] differ" in capsys.readouterr().err
