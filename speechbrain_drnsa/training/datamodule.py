@@ -243,9 +243,10 @@ class SERDataModule(pl.LightningDataModule):
             load(index[utt_id]["path"], manifest[utt_id]["speaker"]) for utt_id in fold.train
         )
         logger.info(
-            "fold %d of %s: %d train (%d with perturbed copies), %d valid, %d test utterances",
-            self.fold, self.protocol, len(fold.train), len(self.datasets["train"]),
-            len(fold.valid), len(fold.test),
+            "fold %d of %s: %d train, %d valid, %d test utterances%s",
+            self.fold, self.protocol, *(len(ids) for ids in fold),
+            f"; {len(self.datasets['train'])} training items with the perturbed copies"
+            if self.perturbations else "",
         )
 
     def train_dataloader(self) -> DataLoader:
