@@ -10,6 +10,7 @@ import torch
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.training.crossval import build_model
 from speechbrain_drnsa.training.pretrained import load_pretrained_weights, resolve_checkpoint
+from speechbrain_drnsa.training.recipe import load_recipe_hparams
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_WIDTHS = {"channels": [4, 4, 8, 8, 8], "out_channels": 8, "lstm_hidden": 8, "lin_neurons": [8]}
@@ -86,3 +87,16 @@ def test_recipes_start_from_init_from(pretrained_fold, train_tiny, tmp_path, cap
     missing = tmp_path / "nowhere"
     assert train_tiny(tmp_path / "b", "--fold=1", f"--init_from={missing}") == 2
     assert any(str(missing) in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "recipe, required",
+    [("IEMOCAP", {"data_folder": "d"}), ("EmoDB", {"data_folder": "d"}),
+     ("CSV", {"csv": "c.csv", "labels": ["a"]})],
+)
+def test_recipes_start_from_scratch_and_unperturbed_by_default(recipe, required):
+    hparams, _ = load_recipe_hparams(
+        ROOT / "recipes" / recipe / "hparams" / "common.yaml",
+        {"experiment": "x", "model_file": "m.yaml", **required},
+    )
+    assert hparams["init_from"] is None and hparams["perturbations"] == []
