@@ -30,7 +30,23 @@ def test_rows_pool_recall_over_folds_and_name_the_systems(tmp_path, capsys):
     # neu: (3 + 2) / 8, ang: (4 + 3) / 8 over both folds; fold UA 0.875 and 0.625
     assert first[4:6] == ["0.625", "0.875"]
     assert first[1] == "0.7500 ± 0.1250" and first[6] == "0.875, 0.625"
-    assert second[4:6] == ["1.000", "0.000"] and second[7] == "5 |"
+    assert second[4:6] == ["1.000", "0.000"] and second[7] == "5"
+
+
+def test_an_experiment_folder_averages_each_fold_over_its_seeds(tmp_path, capsys):
+    experiment = tmp_path / "exp"
+    _experiment(experiment / "1", [[[4, 0], [0, 4]], [[2, 2], [2, 2]]])  # fold UA 1.0, 0.5
+    _experiment(experiment / "2", [[[2, 2], [2, 2]], [[2, 2], [2, 2]]])  # fold UA 0.5, 0.5
+    assert main(["compare", f"two seeds={experiment}"]) == 0
+    row = capsys.readouterr().out.splitlines()[2].split(" | ")
+    # fold 0: (1.0 + 0.5) / 2, fold 1: 0.5; mean 0.625 ± 0.125 over the folds
+    assert row[1] == "0.6250 ± 0.1250" and row[6] == "0.750, 0.500"
+    assert row[4:6] == ["0.625", "0.625"]  # (4 + 2 + 2 + 2) / 16 per class
+    assert row[7:] == ["5/5, 5/5", "0.750 (1), 0.500 (2) |"]
+    # seeds that finished different folds cannot be averaged fold by fold
+    _experiment(experiment / "3", [[[1, 0], [0, 1]]])
+    assert main(["compare", str(experiment)]) == 2
+    assert "its seeds finished different folds" in capsys.readouterr().err
 
 
 def test_missing_runs_and_other_labels_are_clear_errors(tmp_path, capsys):

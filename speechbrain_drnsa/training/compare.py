@@ -1,10 +1,14 @@
 """Compare finished experiments in one markdown table, as docs/results.md reports them.
 
-Every row is read from the fold reports of an experiment folder
+Every row is read from the fold reports of an experiment: one run
 (``results/<experiment>/<seed>``, one ``fold_<k>/metrics.json`` per finished
-fold): UA, WA and macro-F1 as mean ± population std over the folds, the
-recall of each class pooled over all test utterances of all folds (the sum
-of the folds' confusion matrices), UA and epochs trained per fold.
+fold) or every seed of it (``results/<experiment>``, each seed folder a run of
+the same folds). Each fold's scores are first averaged over the seeds; the row
+gives UA, WA and macro-F1 as mean ± population std over the folds, the recall
+of each class pooled over all test utterances of all folds and seeds (the sum
+of the confusion matrices), UA per fold, epochs trained per fold (one figure
+per seed) and the mean UA of each seed, whose spread shows what the seed alone
+does.
 """
 
 import statistics
@@ -19,44 +23,51 @@ from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.training.metrics import SCORE_NAMES
 from speechbrain_drnsa.training.report import read_fold_metrics
 
-__all__ = ["comparison_table", "read_experiment"]
+__all__ = ["comparison_table", "read_runs"]
+
+Runs = dict[str, dict[int, dict[str, Any]]]  # seed folder name -> fold -> metrics
 
 
-def read_experiment(folder: str | PathLike) -> dict[int, dict[str, Any]]:
-    """The metrics of every finished fold of an experiment folder.
+def read_runs(folder: str | PathLike) -> Runs:
+    """The metrics of every finished fold of one run, or of every seed of an experiment.
 
     Arguments
     ---------
     folder : str or PathLike
-        ``results/<experiment>/<seed>``, holding ``fold_<k>`` folders.
+        ``results/<experiment>/<seed>`` (holding ``fold_<k>`` folders), or
+        ``results/<experiment>`` (holding one such folder per seed).
 
     Returns
     -------
     dict
-        ``{fold: metrics}`` of the folds with a ``metrics.json``.
+        ``{seed folder name: {fold: metrics}}`` of the finished folds.
 
     Raises
     ------
     InputFileError
-        If no fold of ``folder`` has finished.
+        If no fold has finished, or the seeds finished different folds.
 
     Example
     -------
     >>> import tempfile
-    >>> read_experiment(tempfile.mkdtemp())
+    >>> read_runs(tempfile.mkdtemp())
     Traceback (most recent call last):
     ...
-    speechbrain_drnsa.errors.InputFileError: ...: no finished fold (fold_<k>/metrics.json) here
+    speechbrain_drnsa.errors.InputFileError: ...: no finished fold (fold_<k>/metrics.json) here ...
     """
     path = Path(folder)
-    folds = {
-        int(fold.name.removeprefix("fold_")): metrics
-        for fold in sorted(path.glob("fold_*"))
-        if (metrics := read_fold_metrics(fold)) is not None
-    }
-    if not folds:
-        raise InputFileError(path, "no finished fold (fold_<k>/metrics.json) here")
-    return folds
+    runs_folders = [path] if any(path.glob("fold_*")) else sorted(
+        sub for sub in path.glob("*") if sub.is_dir() and any(sub.glob("fold_*"))
+    )
+    runs = {run.name: folds for run in runs_folders if (folds := _finished_folds(run))}
+    if not runs:
+        raise InputFileError(
+            path, "no finished fold (fold_<k>/metrics.json) here or in its seed folders"
+        )
+    fold_sets = {seed: sorted(folds) for seed, folds in runs.items()}
+    if len({tuple(folds) for folds in fold_sets.values()}) > 1:
+        raise InputFileError(path, f"its seeds finished different folds: {fold_sets}")
+    return runs
 
 
 def comparison_table(experiments: Mapping[str, str | PathLike]) -> str:
@@ -65,13 +76,15 @@ def comparison_table(experiments: Mapping[str, str | PathLike]) -> str:
     Arguments
     ---------
     experiments : mapping
-        Row name to experiment folder; all with the same labels.
+        Row name to a run or experiment folder (:func:`read_runs`); all with
+        the same labels.
 
     Returns
     -------
     str
-        The table: UA, WA, F1 (mean ± std over folds), pooled recall per
-        class, UA and epochs per fold.
+        The table: UA, WA, F1 (mean ± std over folds, each fold averaged over
+        seeds), pooled recall per class, UA per fold, epochs per fold and mean
+        UA per seed.
 
     Raises
     ------
@@ -86,39 +99,58 @@ def comparison_table(experiments: Mapping[str, str | PathLike]) -> str:
     ...     score = (confusion[0][0] + confusion[1][1]) / 4
     ...     metrics = {"UA": score, "WA": score, "F1": score, "epochs": 9 + fold,
     ...                "labels": ["neu", "ang"], "confusion": confusion}
-    ...     (folder / f"fold_{fold}").mkdir()
-    ...     _ = (folder / f"fold_{fold}" / "metrics.json").write_text(json.dumps(metrics))
+    ...     (folder / "1" / f"fold_{fold}").mkdir(parents=True)
+    ...     _ = (folder / "1" / f"fold_{fold}" / "metrics.json").write_text(json.dumps(metrics))
     >>> print(comparison_table({"tiny": folder}).splitlines()[-1].replace(" ± 0.1250", ""))
-    | tiny | 0.6250 | 0.6250 | 0.6250 | 0.750 | 0.500 | 0.750, 0.500 | 9, 10 |
+    | tiny | 0.6250 | 0.6250 | 0.6250 | 0.750 | 0.500 | 0.750, 0.500 | 9, 10 | 0.625 (1) |
     """
     rows, labels = [], None
     for name, folder in experiments.items():
-        folds = read_experiment(folder)
-        fold_labels = {tuple(metrics["labels"]) for metrics in folds.values()}
+        runs = read_runs(folder)
+        run_labels = {tuple(m["labels"]) for folds in runs.values() for m in folds.values()}
         if labels is None:
-            labels = next(iter(fold_labels))
-        if fold_labels != {labels}:
-            raise InputFileError(folder, f"labels {sorted(fold_labels)} differ from {labels}")
-        rows.append(_row(name, folds))
+            labels = next(iter(run_labels))
+        if run_labels != {labels}:
+            raise InputFileError(folder, f"labels {sorted(run_labels)} differ from {labels}")
+        rows.append(_row(name, runs))
     header = ["system", *SCORE_NAMES, *(f"recall {label}" for label in labels)]
-    header += ["UA per fold", "epochs per fold"]
+    header += ["UA per fold", "epochs per fold", "mean UA per seed"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + rows) + "\n"
 
 
-def _row(name: str, folds: Mapping[int, Mapping[str, Any]]) -> str:
-    ordered = [folds[fold] for fold in sorted(folds)]
+def _finished_folds(folder: Path) -> dict[int, dict[str, Any]]:
+    return {
+        int(fold.name.removeprefix("fold_")): metrics
+        for fold in sorted(folder.glob("fold_*"))
+        if (metrics := read_fold_metrics(fold)) is not None
+    }
+
+
+def _row(name: str, runs: Runs) -> str:
+    folds = sorted(next(iter(runs.values())))
+    # each fold's scores averaged over the seeds, then mean and std over the folds
+    per_fold = {
+        score: [statistics.fmean(runs[seed][fold][score] for seed in runs) for fold in folds]
+        for score in SCORE_NAMES
+    }
     scores = [
         f"{statistics.fmean(values):.4f} ± {statistics.pstdev(values):.4f}"
-        for values in ([m[score] for m in ordered] for score in SCORE_NAMES)
+        for values in per_fold.values()
     ]
-    confusion = sum(np.array(m["confusion"]) for m in ordered)
+    confusion = sum(np.array(m["confusion"]) for run in runs.values() for m in run.values())
     recall = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
+    epochs = ["/".join(str(runs[seed][fold].get("epochs", "")) for seed in runs) for fold in folds]
+    seed_means = [
+        f"{statistics.fmean(m['UA'] for m in run.values()):.3f} ({seed})"
+        for seed, run in runs.items()
+    ]
     cells = [
         name,
         *scores,
         *(f"{r:.3f}" for r in recall),
-        ", ".join(f"{m['UA']:.3f}" for m in ordered),
-        ", ".join(str(m.get("epochs", "")) for m in ordered),
+        ", ".join(f"{ua:.3f}" for ua in per_fold["UA"]),
+        ", ".join(epochs),
+        ", ".join(seed_means),
     ]
     return "| " + " | ".join(cells) + " |"
