@@ -16,12 +16,18 @@ base=(hparams/cpu_drn_mhsa_4class.yaml "--data_folder=$data_folder"
 long=(--max_epochs=60 --early_stopping_patience=15)
 name=cpu_drn_mhsa_4class_spknorm_aug
 
-python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep
-python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep --seed=2  # seed spread
+# the base run with four seeds: what the seed alone does
+for seed in 1234 2 3 4; do
+    python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep --seed=$seed
+done
 python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep_dropwd \
     "--model_overrides={$widths, dropout: 0.2}" --weight_decay=0.0001
 python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep_mixup --mixup_alpha=0.2
-python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep_avg5 --average_top_k=5
+# the same training as the base run (deterministic on CPU), testing other weights
+for seed in 1234 2; do
+    python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep_avg5 --average_top_k=5 \
+        --seed=$seed
+done
 python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep_width8 \
     "--model_overrides={channels: [8, 16, 32, 48, 64], out_channels: 64, lstm_hidden: 32, lin_neurons: [64]}"
 # an epoch holds every utterance once more per perturbation: fewer epochs, shorter patience
@@ -41,10 +47,11 @@ python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep_savee_lr1e-4
 
 speechbrain-drnsa compare \
     "base: per-speaker norm, masking, label smoothing 0.1, 60 epochs=results/${name}_60ep/1234" \
-    "same, seed 2=results/${name}_60ep/2" \
+    "base, seeds 1234, 2, 3, 4=results/${name}_60ep" \
     "+ dropout 0.2, weight decay 1e-4=results/${name}_60ep_dropwd/1234" \
     "+ mixup (alpha 0.2)=results/${name}_60ep_mixup/1234" \
     "+ average of the 5 best checkpoints=results/${name}_60ep_avg5/1234" \
+    "+ average of the 5 best checkpoints, seeds 1234, 2=results/${name}_60ep_avg5" \
     "widths / 8 instead of / 4=results/${name}_60ep_width8/1234" \
     "+ speed 0.9, 1.1 and -6 dB copies (20 epochs)=results/${name}_speedvol/1234" \
     "+ white noise copies at 30 dB SNR (30 epochs)=results/${name}_noise30/1234" \
