@@ -20,9 +20,12 @@ name=cpu_drn_mhsa_4class_spknorm_aug
 for seed in 1234 2 3 4; do
     python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep --seed=$seed
 done
-python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep_dropwd \
-    "--model_overrides={$widths, dropout: 0.2}" --weight_decay=0.0001
-python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep_mixup --mixup_alpha=0.2
+for seed in 1234 2; do
+    python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep_dropwd --seed=$seed \
+        "--model_overrides={$widths, dropout: 0.2}" --weight_decay=0.0001
+    python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep_mixup --seed=$seed \
+        --mixup_alpha=0.2
+done
 # the same training as the base run (deterministic on CPU), testing other weights
 for seed in 1234 2; do
     python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep_avg5 --average_top_k=5 \
@@ -48,10 +51,9 @@ python train.py "${base[@]}" "${long[@]}" --experiment=${name}_60ep_savee_lr1e-4
 speechbrain-drnsa compare \
     "base: per-speaker norm, masking, label smoothing 0.1, 60 epochs=results/${name}_60ep/1234" \
     "base, seeds 1234, 2, 3, 4=results/${name}_60ep" \
-    "+ dropout 0.2, weight decay 1e-4=results/${name}_60ep_dropwd/1234" \
-    "+ mixup (alpha 0.2)=results/${name}_60ep_mixup/1234" \
-    "+ average of the 5 best checkpoints=results/${name}_60ep_avg5/1234" \
-    "+ average of the 5 best checkpoints, seeds 1234, 2=results/${name}_60ep_avg5" \
+    "+ dropout 0.2, weight decay 1e-4; seeds 1234, 2=results/${name}_60ep_dropwd" \
+    "+ mixup (alpha 0.2); seeds 1234, 2=results/${name}_60ep_mixup" \
+    "+ average of the 5 best checkpoints; seeds 1234, 2=results/${name}_60ep_avg5" \
     "widths / 8 instead of / 4=results/${name}_60ep_width8/1234" \
     "+ speed 0.9, 1.1 and -6 dB copies (20 epochs)=results/${name}_speedvol/1234" \
     "+ white noise copies at 30 dB SNR (30 epochs)=results/${name}_noise30/1234" \
