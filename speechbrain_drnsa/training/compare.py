@@ -21,7 +21,7 @@ import numpy as np
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.training.metrics import SCORE_NAMES
-from speechbrain_drnsa.training.report import read_fold_metrics
+from speechbrain_drnsa.training.report import read_finished_folds
 
 __all__ = ["comparison_table", "read_runs"]
 
@@ -59,7 +59,7 @@ def read_runs(folder: str | PathLike) -> Runs:
     runs_folders = [path] if any(path.glob("fold_*")) else sorted(
         sub for sub in path.glob("*") if sub.is_dir() and any(sub.glob("fold_*"))
     )
-    runs = {run.name: folds for run in runs_folders if (folds := _finished_folds(run))}
+    runs = {run.name: folds for run in runs_folders if (folds := read_finished_folds(run))}
     if not runs:
         raise InputFileError(
             path, "no finished fold (fold_<k>/metrics.json) here or in its seed folders"
@@ -117,14 +117,6 @@ def comparison_table(experiments: Mapping[str, str | PathLike]) -> str:
     header += ["UA per fold", "epochs per fold", "mean UA per seed"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + rows) + "\n"
-
-
-def _finished_folds(folder: Path) -> dict[int, dict[str, Any]]:
-    return {
-        int(fold.name.removeprefix("fold_")): metrics
-        for fold in sorted(folder.glob("fold_*"))
-        if (metrics := read_fold_metrics(fold)) is not None
-    }
 
 
 def _row(name: str, runs: Runs) -> str:

@@ -72,6 +72,7 @@ from speechbrain_drnsa.training.module import SERModule
 from speechbrain_drnsa.training.pretrained import TRAINED_RECORD_NAME, load_pretrained_weights
 from speechbrain_drnsa.training.report import (
     fold_folder,
+    read_finished_folds,
     read_fold_metrics,
     write_fold_report,
     write_summary,
@@ -321,11 +322,7 @@ def run_folds(hparams: Mapping[str, Any], hparams_text: str = "") -> Path | None
     if not _is_main_process():
         return None
     experiment_folder = Path(hparams["experiment_folder"])
-    finished = {
-        int(path.name.removeprefix("fold_")): metrics
-        for path in sorted(experiment_folder.glob("fold_*"))
-        if (metrics := read_fold_metrics(path)) is not None
-    }
+    finished = read_finished_folds(experiment_folder)
     title = f"{hparams.get('experiment', experiment_folder.parent.name)}, protocol " + (
         f"{hparams['protocol']}, seed {hparams['seed']}"
     )

@@ -32,6 +32,7 @@ from speechbrain_drnsa.training.module import Evaluation
 __all__ = [
     "METRICS_FILE",
     "fold_folder",
+    "read_finished_folds",
     "read_fold_metrics",
     "write_fold_report",
     "summarize",
@@ -87,6 +88,32 @@ def read_fold_metrics(folder: str | PathLike) -> dict[str, Any] | None:
     """
     path = Path(folder) / METRICS_FILE
     return load_json(path) if path.is_file() else None
+
+
+def read_finished_folds(experiment_folder: str | PathLike) -> dict[int, dict[str, Any]]:
+    """The metrics of every finished fold of a run, by fold number.
+
+    Arguments
+    ---------
+    experiment_folder : str or PathLike
+        ``results/<experiment>/<seed>``, holding ``fold_<k>`` folders.
+
+    Returns
+    -------
+    dict
+        ``{fold: metrics}`` of the folds with a ``metrics.json``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> read_finished_folds(tempfile.mkdtemp())
+    {}
+    """
+    return {
+        int(path.name.removeprefix("fold_")): metrics
+        for path in sorted(Path(experiment_folder).glob("fold_*"))
+        if (metrics := read_fold_metrics(path)) is not None
+    }
 
 
 def write_fold_report(
