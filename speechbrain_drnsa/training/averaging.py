@@ -11,11 +11,10 @@ from collections.abc import Iterator, Sequence
 from os import PathLike
 from pathlib import Path
 
-import torch
 from speechbrain.utils.checkpoints import average_state_dicts
 
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.training.checkpoint import AtomicCheckpointIO
+from speechbrain_drnsa.training.checkpoint import AtomicCheckpointIO, load_checkpoint
 
 __all__ = ["average_checkpoint_files"]
 
@@ -44,7 +43,7 @@ def average_checkpoint_files(paths: Sequence[str | PathLike], output: str | Path
 
     Example
     -------
-    >>> import tempfile
+    >>> import tempfile, torch
     >>> folder = Path(tempfile.mkdtemp())
     >>> for value in (1.0, 3.0):
     ...     torch.save({"state_dict": {"w": torch.tensor([value])}}, folder / f"{value}.ckpt")
@@ -56,7 +55,7 @@ def average_checkpoint_files(paths: Sequence[str | PathLike], output: str | Path
     paths = [Path(path) for path in paths]
     if not paths:
         raise InputFileError(Path(output), "no checkpoints to average")
-    first = _load(paths[0])
+    first = load_checkpoint(paths[0])
     dtypes = {name: value.dtype for name, value in first["state_dict"].items()}
     averaged = average_state_dicts(_state_dicts(paths, first["state_dict"]))
     # the mean of integer counters is a float; keep each tensor's dtype so it loads back
@@ -69,17 +68,7 @@ def _state_dicts(paths: list[Path], first: dict) -> Iterator[dict]:
     """Yield each file's state dict (a copy of ``first`` for the first: it is summed into)."""
     yield {name: value.clone() for name, value in first.items()}
     for path in paths[1:]:
-        state = _load(path)["state_dict"]
+        state = load_checkpoint(path)["state_dict"]
         if set(state) != set(first):
             raise InputFileError(path, f"holds other weights than {paths[0].name}")
         yield state
-
-
-def _load(path: Path) -> dict:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError) as err:
-        raise InputFileError(path, f"cannot read the checkpoint ({err})") from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise InputFileError(path, "is not a Lightning checkpoint (no state_dict)")
-    return checkpoint

@@ -5,6 +5,8 @@ temporary folder and moves it into place, which is a copy, not an atomic
 rename, when that folder is on another file system. :class:`AtomicCheckpointIO`
 writes next to the target and renames over it, so a crash or a full disk
 leaves either the previous checkpoint or the new one, never a truncated file.
+:func:`load_checkpoint` reads one back with ``torch.load(weights_only=True)``,
+so reading a checkpoint never runs code from it.
 """
 
 import os
@@ -16,7 +18,9 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-__all__ = ["CheckpointWriteError", "AtomicCheckpointIO"]
+from speechbrain_drnsa.errors import InputFileError
+
+__all__ = ["CheckpointWriteError", "AtomicCheckpointIO", "load_checkpoint"]
 
 
 class CheckpointWriteError(OSError):
@@ -104,3 +108,40 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def load_checkpoint(path: str | PathLike) -> dict[str, Any]:
+    """Read a Lightning checkpoint on the CPU, without running code from the file.
+
+    Arguments
+    ---------
+    path : str or PathLike
+        A ``.ckpt`` file.
+
+    Returns
+    -------
+    dict
+        The checkpoint, with its ``state_dict``.
+
+    Raises
+    ------
+    InputFileError
+        If the file cannot be read or holds no ``state_dict``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = f"{tempfile.mkdtemp()}/a.ckpt"
+    >>> torch.save({"state_dict": {"w": torch.ones(1)}}, path)
+    >>> load_checkpoint(path)["state_dict"]["w"]
+    tensor([1.])
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many kinds for a bad file
+        raise InputFileError(
+            path, f"cannot read it: not a readable checkpoint ({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise InputFileError(path, "is not a Lightning checkpoint (no state_dict)")
+    return checkpoint

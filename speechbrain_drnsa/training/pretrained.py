@@ -14,13 +14,13 @@ never runs code from it.
 import logging
 from os import PathLike
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from speechbrain_drnsa.data.manifest import load_json
 from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.training.checkpoint import load_checkpoint
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
 
 __all__ = ["TRAINED_RECORD_NAME", "load_pretrained_weights", "resolve_checkpoint"]
@@ -150,17 +150,14 @@ def load_pretrained_weights(
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
-    try:
-        checkpoint: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many kinds for a bad file
-        raise InputFileError(path, f"not a readable checkpoint ({type(err).__name__})") from None
-    if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint:
+    checkpoint = load_checkpoint(path)
+    if CHECKPOINT_KEY not in checkpoint:
         raise InputFileError(
             path, f"not a checkpoint of speechbrain_drnsa (no {CHECKPOINT_KEY!r} block)"
         )
     weights = {
         name.removeprefix(_PREFIX): tensor
-        for name, tensor in checkpoint.get("state_dict", {}).items()
+        for name, tensor in checkpoint["state_dict"].items()
         if name.startswith(_PREFIX)
     }
     if not weights:
