@@ -243,7 +243,7 @@ def _in_fresh_process(function, *args) -> dict:
 def _prepare(root: Path) -> tuple[Path, dict]:
     """Demo corpus, manifest, fold 0 and feature cache; SpeechBrain's train.json of fold 0."""
     from speechbrain_drnsa.data.demo import make_demo_corpus
-    from speechbrain_drnsa.data.manifest import load_json
+    from speechbrain_drnsa.io import load_json
     from speechbrain_drnsa.features.normalize import FeatureNormalizer
 
     with contextlib.redirect_stdout(sys.stderr):

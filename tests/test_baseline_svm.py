@@ -20,7 +20,7 @@ from speechbrain_drnsa.baselines.functionals_svm import (
     speaker_standardise,
 )
 from speechbrain_drnsa.data.folds import leave_one_speaker_out, load_folds, save_folds
-from speechbrain_drnsa.data.manifest import load_json, write_json_atomic
+from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.training.metrics import scores_from_confusion
 

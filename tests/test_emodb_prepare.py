@@ -17,7 +17,7 @@ from speechbrain_drnsa.data.emodb import (
     prepare_emodb,
 )
 from speechbrain_drnsa.data.folds import folds_file, load_folds
-from speechbrain_drnsa.data.manifest import load_json
+from speechbrain_drnsa.io import load_json
 from speechbrain_drnsa.errors import InputFileError
 
 REAL_EMODB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb"

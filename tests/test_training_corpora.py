@@ -14,7 +14,7 @@ from torch import nn
 from speechbrain_drnsa.data.csv_corpus import prepare_csv_corpus
 from speechbrain_drnsa.data.emodb import CLASS_SETS
 from speechbrain_drnsa.data.iemocap import MANIFEST_NAME as IEMOCAP_MANIFEST
-from speechbrain_drnsa.data.manifest import load_json
+from speechbrain_drnsa.io import load_json
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.training.datamodule import SERDataModule
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY, SERModule

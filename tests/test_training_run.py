@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from speechbrain_drnsa.data.manifest import write_json_atomic
+from speechbrain_drnsa.io import write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.training.datamodule import FEATURE_INDEX_NAME, SERDataModule

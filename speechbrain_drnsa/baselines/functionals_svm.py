@@ -39,7 +39,7 @@ import torch
 
 from speechbrain_drnsa.baselines.functionals import extract_functionals
 from speechbrain_drnsa.data.folds import load_folds
-from speechbrain_drnsa.data.manifest import load_json, write_json_atomic
+from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.training.metrics import SCORE_NAMES, scores_from_confusion
 from speechbrain_drnsa.training.module import Evaluation
 from speechbrain_drnsa.training.report import (

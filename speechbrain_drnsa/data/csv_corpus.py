@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import soundfile as sf
 
 from speechbrain_drnsa.data.folds import folds_file, make_folds, save_folds
-from speechbrain_drnsa.data.manifest import load_json, write_json_atomic
+from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 
 __all__ = [

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
-from speechbrain_drnsa.data.manifest import write_json_atomic
+from speechbrain_drnsa.io import write_json_atomic
 
 __all__ = ["make_demo_corpus", "DEMO_LABELS_NAME"]
 

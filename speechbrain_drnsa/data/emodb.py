@@ -262,7 +262,7 @@ def prepare_emodb(
     >>> path = prepare_emodb(folder, folder / "prep", classes="4class")
     EmoDB (4class): 3 utterances, 3 speakers, 3 emotions
     ...
-    >>> from speechbrain_drnsa.data.manifest import load_json
+    >>> from speechbrain_drnsa.io import load_json
     >>> sorted(load_json(path))
     ['03a01Wa', '08a01Na', '09a01Ta']
     """

@@ -35,7 +35,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from speechbrain_drnsa.data.manifest import load_json, write_json_atomic
+from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 
 __all__ = [

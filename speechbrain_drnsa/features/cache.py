@@ -23,7 +23,6 @@ import logging
 import multiprocessing
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from speechbrain_drnsa.data.manifest import load_json
+from speechbrain_drnsa.io import load_json, save_array_atomic, write_bytes_atomic
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
 
@@ -272,7 +271,7 @@ def _extract_one(job: _Job, extractor: OpenSmileLLD) -> _Done:
     """Extract one utterance into its cache file; a failure becomes the problem field."""
     utt_id, wav, target = job
     try:
-        _save_atomic(extractor.extract_file(wav).numpy(), Path(target))
+        save_array_atomic(extractor.extract_file(wav).numpy(), target)
         _remove_stale(Path(target).parent, utt_id, keep=Path(target))
         return utt_id, wav, target, ""
     except InputFileError as err:
@@ -292,18 +291,6 @@ def _fingerprint(wav: str) -> str:
         raise InputFileError(wav, "is a folder, expected an audio file") from None
 
 
-def _save_atomic(array: np.ndarray, target: Path) -> None:
-    """``np.save`` to a temporary file next to ``target``, then rename it."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            np.save(f, array)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _remove_stale(folder: Path, utt_id: str, keep: Path) -> None:
     """Delete this utterance's files for audio that has since changed."""
     stale = re.compile(rf"{re.escape(utt_id)}\.[0-9a-f]{{{_HASH_CHARS}}}\.npy")
@@ -314,9 +301,6 @@ def _remove_stale(folder: Path, utt_id: str, keep: Path) -> None:
 
 def _write_config_copy(extractor: OpenSmileLLD, folder: Path) -> None:
     """Keep the config text next to its features, so the folder explains itself."""
-    folder.mkdir(parents=True, exist_ok=True)
     copy = folder / "drnsa_lld.conf"
     if not copy.is_file():
-        tmp = folder / f".drnsa_lld.conf.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        tmp.write_bytes(extractor.config.read_bytes())
-        os.replace(tmp, copy)
+        write_bytes_atomic(extractor.config.read_bytes(), copy)

@@ -3,14 +3,13 @@
 Lightning's own ``TorchCheckpointIO`` stages a checkpoint in the system
 temporary folder and moves it into place, which is a copy, not an atomic
 rename, when that folder is on another file system. :class:`AtomicCheckpointIO`
-writes next to the target and renames over it, so a crash or a full disk
+writes through :func:`speechbrain_drnsa.io.atomic_write` (beside the target,
+synced, renamed), so a crash or a full disk
 leaves either the previous checkpoint or the new one, never a truncated file.
 :func:`load_checkpoint` reads one back with ``torch.load(weights_only=True)``,
 so reading a checkpoint never runs code from it.
 """
 
-import os
-import uuid
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.io import atomic_write
 
 __all__ = ["CheckpointWriteError", "AtomicCheckpointIO", "load_checkpoint"]
 
@@ -85,16 +85,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} does not take storage_options")
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            with atomic_write(path) as stream:
+                torch.save(checkpoint, stream)
         except OSError as err:
-            tmp.unlink(missing_ok=True)
             kept = (
                 f"the previous {path.name} is intact"
                 if path.exists()
@@ -105,9 +99,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f"checkpoint not written ({err.strerror or err}); {kept}. Free space (or fix "
                 "the folder's permissions) and run the same command again to resume.",
             ) from err
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
 
 
 def load_checkpoint(path: str | PathLike) -> dict[str, Any]:

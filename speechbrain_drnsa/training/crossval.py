@@ -62,7 +62,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch import nn
 
 from speechbrain_drnsa.data.folds import folds_file, load_folds
-from speechbrain_drnsa.data.manifest import load_json, write_json_atomic
+from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.training.averaging import average_checkpoint_files

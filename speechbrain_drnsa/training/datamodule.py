@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 from speechbrain_drnsa.data.demo import DEMO_LABELS_NAME, make_demo_corpus
 from speechbrain_drnsa.data.folds import Fold, folds_file, load_folds
 from speechbrain_drnsa.data.iemocap import prepare_iemocap
-from speechbrain_drnsa.data.manifest import load_json, write_json_atomic
+from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.cache import extract_corpus, load_features
 from speechbrain_drnsa.features.normalize import (

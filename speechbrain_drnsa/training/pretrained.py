@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from speechbrain_drnsa.data.manifest import load_json
+from speechbrain_drnsa.io import load_json
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.training.checkpoint import load_checkpoint
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY

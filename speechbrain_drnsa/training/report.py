@@ -17,15 +17,18 @@ fold counts as finished exactly when its ``metrics.json`` exists.
 
 import csv
 import io
-import os
 import statistics
-import uuid
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from speechbrain_drnsa.data.manifest import load_json, write_json_atomic
+from speechbrain_drnsa.io import (
+    load_json,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from speechbrain_drnsa.training.metrics import SCORE_NAMES
 from speechbrain_drnsa.training.module import Evaluation
 
@@ -37,7 +40,6 @@ __all__ = [
     "write_fold_report",
     "summarize",
     "write_summary",
-    "write_text_atomic",
 ]
 
 #: Written last in a fold's folder: its presence marks the fold as finished.
@@ -156,7 +158,7 @@ def write_fold_report(
     rows = [["true\\predicted", *evaluation.labels]]
     rows += [[label, *counts] for label, counts in zip(evaluation.labels, evaluation.confusion)]
     write_text_atomic(_csv_text(rows), folder / "confusion_matrix.csv")
-    _write_bytes_atomic(
+    write_bytes_atomic(
         _confusion_png(evaluation.confusion, evaluation.labels), folder / "confusion_matrix.png"
     )
     predictions = [["utt_id", "true", "predicted"], *map(list, evaluation.predictions)]
@@ -272,33 +274,6 @@ def write_summary(
     return path
 
 
-def write_text_atomic(text: str, path: str | PathLike) -> Path:
-    """Write UTF-8 text to ``path`` through a temporary file in the same folder.
-
-    Arguments
-    ---------
-    text : str
-        The content.
-    path : str or PathLike
-        The target; its folder is created if needed.
-
-    Returns
-    -------
-    pathlib.Path
-        The path written.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> write_text_atomic("seed: 1\\n", Path(tempfile.mkdtemp()) / "a" / "hparams.yaml").name
-    'hparams.yaml'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_bytes_atomic(text.encode("utf-8"), path)
-    return path
-
-
 def _markdown_row(name: Any, scores: Mapping[str, float], n_test: Any, wall: Any) -> str:
     cells = [f"{scores[score]:.4f}" for score in SCORE_NAMES]
     wall_text = f"{wall:.0f}" if isinstance(wall, float | int) else wall
@@ -334,14 +309,3 @@ def _confusion_png(confusion: Sequence[Sequence[int]], labels: Sequence[str]) ->
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
-
-
-def _write_bytes_atomic(data: bytes, path: Path) -> None:
-    # same folder, so that os.replace is an atomic rename
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

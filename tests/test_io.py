@@ -1,8 +1,8 @@
-"""Atomic JSON writes and JSON loads that name the bad file."""
+"""Atomic writes (text, JSON, arrays) and JSON loads that name the bad file."""
 
 import pytest
 
-from speechbrain_drnsa.data.manifest import load_json, write_json_atomic
+from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 
 
