@@ -251,7 +251,7 @@ def _prepare(root: Path) -> tuple[Path, dict]:
         start = time.perf_counter()
         data = _data(root, FeatureNormalizer())  # prepare_iemocap + openSMILE extraction
         prepare_s = time.perf_counter() - start
-    manifest = load_json(data.manifest_path)
+    manifest = load_json(data.prepared.manifest)
     train_ids = data.datasets["train"].data_ids
     # the layout of the recipe's iemocap_prepare.py output: {id: {wav, length, emo}}
     train = {

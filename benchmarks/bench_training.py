@@ -38,21 +38,28 @@ MODEL_FILE = Path(__file__).resolve().parents[1] / "hparams" / "drn_mhsa.yaml"
 
 
 def _data(root: Path, normalizer):
-    from speechbrain_drnsa.training.datamodule import SERDataModule
+    import functools
 
-    data = SERDataModule(
-        root / "corpus", root / "prepared", root / "features", fold=0,
-        normalizer=normalizer, batch_size=BATCH_SIZE, demo_corpus=True, seed=1,
-    )
+    from speechbrain_drnsa.training import SERDataModule, prepare_experiment
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes" / "IEMOCAP"))
+    from iemocap_prepare import prepare_data
+
+    hparams = {
+        "prepare": functools.partial(prepare_data, data_folder=root / "corpus", demo_corpus=True),
+        "prepared_folder": root / "prepared", "feature_cache": root / "features",
+        "data_folder": root / "corpus", "protocol": "speaker10",
+    }
     # preparation prints its class table: keep stdout for the markdown section
     with contextlib.redirect_stdout(sys.stderr):
-        data.prepare_data()
+        prepared = prepare_experiment(hparams)
+    data = SERDataModule(prepared, fold=0, normalizer=normalizer, batch_size=BATCH_SIZE, seed=1)
     data.setup("fit")
     return data
 
 
 def _model(widths: dict):
-    from speechbrain_drnsa.training.crossval import build_model
+    from speechbrain_drnsa.training.hparams import build_model
 
     return build_model(MODEL_FILE, {**widths, "n_classes": 4})[0]
 

@@ -63,7 +63,7 @@ def _baseline(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from speechbrain_drnsa.training.compare import comparison_table
+    from speechbrain_drnsa.results.compare import comparison_table
 
     experiments = {}
     for item in args.experiments:

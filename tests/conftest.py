@@ -1,15 +1,21 @@
 """Shared fixtures: a demo corpus in IEMOCAP's layout, made once per test session."""
 
+import functools
 import importlib.util
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from speechbrain_drnsa.data.demo import make_demo_corpus
 from speechbrain_drnsa.data.iemocap import prepare_iemocap
+from speechbrain_drnsa.training.preparation import PreparedData, prepare_experiment
 
 IEMOCAP_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "IEMOCAP"
+# the recipe's own folder is importable, as for `python train.py` (iemocap_prepare)
+sys.path.insert(0, str(IEMOCAP_RECIPE))
 
 
 @pytest.fixture(scope="session")
@@ -32,9 +38,6 @@ def tiny_training_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
 
     Returns ``{"data_folder", "prepared_folder", "feature_cache"}`` for training tests.
     """
-    from speechbrain_drnsa.features.normalize import FeatureNormalizer
-    from speechbrain_drnsa.training.datamodule import SERDataModule
-
     root = tmp_path_factory.mktemp("tiny_training")
     folders = {
         "data_folder": root / "corpus",
@@ -42,15 +45,48 @@ def tiny_training_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
         "feature_cache": root / "features",
     }
     make_demo_corpus(folders["data_folder"], utterances_per_class=2, dropped_per_speaker=0)
-    SERDataModule(
-        folders["data_folder"],
+    _prepare(
+        iemocap_recipe_prepare(folders["data_folder"]),
         folders["prepared_folder"],
         folders["feature_cache"],
-        fold=0,
-        normalizer=FeatureNormalizer(),
         protocol="session5",
-    ).prepare_data()
+        data_folder=folders["data_folder"],
+    )
     return folders
+
+
+def iemocap_recipe_prepare(data_folder: Path) -> Callable[..., Path]:
+    """The IEMOCAP recipe's ``prepare`` for a corpus folder, as its common.yaml binds it."""
+    from iemocap_prepare import prepare_data
+
+    return functools.partial(prepare_data, data_folder=data_folder)
+
+
+@pytest.fixture(scope="session")
+def prepare_corpus() -> Callable[..., PreparedData]:
+    """``prepare_corpus(prepare, prepared_folder, feature_cache, protocol, **hparams)``."""
+    return _prepare
+
+
+def _prepare(
+    prepare: Callable[..., Path],
+    prepared_folder: Path,
+    feature_cache: Path,
+    protocol: str,
+    data_folder: Path | None = None,
+    **hparams: Any,
+) -> PreparedData:
+    """``prepare_experiment`` with the few hparams it reads."""
+    return prepare_experiment(
+        {
+            "prepare": prepare,
+            "prepared_folder": prepared_folder,
+            "feature_cache": feature_cache,
+            "protocol": protocol,
+            "data_folder": data_folder,
+            **hparams,
+        }
+    )
 
 
 @pytest.fixture(scope="session")

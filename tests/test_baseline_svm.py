@@ -22,7 +22,7 @@ from speechbrain_drnsa.baselines.functionals_svm import (
 from speechbrain_drnsa.data.folds import leave_one_speaker_out, load_folds, save_folds
 from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.training.metrics import scores_from_confusion
+from speechbrain_drnsa.results.scores import scores_from_confusion
 
 SPEAKERS = ["s0", "s1", "s2", "s3"]
 EMOTIONS = ["ang", "neu", "sad"]
@@ -204,22 +204,25 @@ def test_missing_scikit_learn_says_how_to_install(monkeypatch):
         functionals_svm.make_svm(1.0)
 
 
-def _tones(folder: Path) -> dict:
+def _tones(folder: Path) -> Path:
     manifest = {}
     t = np.arange(8000) / 16000
     for i, f0 in enumerate([150, 300]):
         sf.write(folder / f"u{i}.wav", 0.3 * np.sin(2 * np.pi * f0 * t), 16000)
         manifest[f"u{i}"] = {"wav": "{data_root}/" + f"u{i}.wav"}
-    return manifest
+    return write_json_atomic(manifest, folder / "tones.json")
 
 
-def test_functionals_are_cached_and_redone_when_the_audio_changes(tmp_path, monkeypatch):
+def test_functionals_go_through_the_feature_cache_and_are_redone_when_the_audio_changes(
+    tmp_path, monkeypatch
+):
     manifest = _tones(tmp_path)
     first = extract_functionals(manifest, "eGeMAPSv02", tmp_path / "cache", tmp_path)
     assert first.shape == (2, 88) and first.dtype == np.float32
     assert not np.allclose(first[0], first[1])
     cached = sorted(p.name for p in (tmp_path / "cache").rglob("*.npy"))
     assert len(cached) == 2 and cached[0].startswith("u0.")
+    assert list((tmp_path / "cache").rglob("eGeMAPSv02.conf"))  # the cache explains itself
 
     def no_audio(path):
         raise AssertionError(f"{path} read again")
@@ -229,21 +232,23 @@ def test_functionals_are_cached_and_redone_when_the_audio_changes(tmp_path, monk
         extract_functionals(manifest, "eGeMAPSv02", tmp_path / "cache", tmp_path), first
     )
     sf.write(tmp_path / "u0.wav", 0.1 * np.ones(8000), 16000)
-    with pytest.raises(AssertionError, match="u0.wav read again"):
+    with pytest.raises(InputFileError, match="u0.wav read again"):
         extract_functionals(manifest, "eGeMAPSv02", tmp_path / "cache", tmp_path)
 
 
 def test_functionals_of_bad_input_name_the_file(tmp_path):
     (tmp_path / "bad.wav").write_bytes(b"RIFF nonsense")
+    bad = write_json_atomic({"b": {"wav": str(tmp_path / "bad.wav")}}, tmp_path / "bad.json")
     with pytest.raises(InputFileError, match="bad.wav"):
-        extract_functionals({"b": {"wav": str(tmp_path / "bad.wav")}}, "eGeMAPSv02", tmp_path)
+        extract_functionals(bad, "eGeMAPSv02", tmp_path)
+    missing = write_json_atomic({"m": {"wav": str(tmp_path / "missing.wav")}},
+                                tmp_path / "missing.json")
     with pytest.raises(InputFileError, match="missing.wav"):
-        extract_functionals({"m": {"wav": str(tmp_path / "missing.wav")}}, "eGeMAPSv02",
-                            tmp_path)
-    with pytest.raises(ValueError, match="needs a data_root"):
+        extract_functionals(missing, "eGeMAPSv02", tmp_path)
+    with pytest.raises(InputFileError, match="give data_root"):
         extract_functionals(_tones(tmp_path), "eGeMAPSv02", tmp_path)
     with pytest.raises(ValueError, match="unknown functional set 'IS09'"):
-        extract_functionals({}, "IS09", tmp_path)
+        extract_functionals(bad, "IS09", tmp_path)
 
 
 def test_cli_baseline_runs_on_real_audio(tmp_path, capsys):

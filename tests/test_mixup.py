@@ -8,7 +8,7 @@ from speechbrain.dataio.batch import PaddedBatch
 from torch import nn
 
 from speechbrain_drnsa.training.module import SERModule
-from speechbrain_drnsa.training.recipe import load_recipe_hparams
+from speechbrain_drnsa.training.hparams import load_recipe_hparams
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 LABELS = ["a", "b", "c", "d"]
@@ -28,7 +28,7 @@ class _Recording(nn.Module):
 
 
 class _Identity(nn.Module):
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, speakers=None) -> torch.Tensor:
         return feats
 
 

@@ -1,5 +1,6 @@
 """Feature normalisation: statistics, padding, checkpoints, folds and speakers."""
 
+import io
 import json
 
 import numpy as np
@@ -10,12 +11,7 @@ from torch import nn
 
 from speechbrain_drnsa.features import normalize
 from speechbrain_drnsa.features.cache import extract_corpus, load_features
-from speechbrain_drnsa.features.normalize import (
-    FeatureNormalizer,
-    fit_normalizer,
-    speaker_statistics,
-    standardize_by_speaker,
-)
+from speechbrain_drnsa.features.normalize import FeatureNormalizer, fit_normalizer
 
 SR = 16000
 
@@ -136,11 +132,37 @@ def test_test_fold_audio_never_enters_the_statistics(tmp_path, monkeypatch):
 
 def test_per_speaker_standardisation_uses_each_speakers_own_statistics():
     by_speaker = {"F1": _utterances(3, seed=5), "M1": [5 + 2 * u for u in _utterances(2, seed=6)]}
-    stats = speaker_statistics(by_speaker)
-    assert set(stats) == {"F1", "M1"}
+    norm = FeatureNormalizer(per_speaker=True)
     for speaker, utterances in by_speaker.items():
-        frames = torch.cat([standardize_by_speaker(u, speaker, stats) for u in utterances])
+        norm.fit_speaker(speaker, utterances)
+    assert set(norm.speakers) == {"F1", "M1"}
+    for speaker, utterances in by_speaker.items():
+        frames = torch.cat([norm.standardize_speaker(u, speaker) for u in utterances])
         torch.testing.assert_close(frames.mean(0), torch.zeros(17), atol=1e-5, rtol=0)
         torch.testing.assert_close(frames.std(0, unbiased=False), torch.ones(17), atol=1e-5, rtol=0)
     with pytest.raises(KeyError, match="no statistics for speaker 'X9'"):
-        standardize_by_speaker(by_speaker["F1"][0], "X9", stats)
+        norm.standardize_speaker(by_speaker["F1"][0], "X9")
+
+
+def test_one_stage_per_speaker_then_fold_statistics_and_both_travel_in_the_state_dict():
+    utterances = [_utterances(1, seed=s)[0] * (1 + s) + s for s in range(4)]
+    speakers = ["F1", "F1", "M1", "M1"]
+    norm = FeatureNormalizer(per_speaker=True)
+    for speaker in ("F1", "M1"):
+        norm.fit_speaker(speaker, [u for u, s in zip(utterances, speakers) if s == speaker])
+    with pytest.raises(ValueError, match="needs the speaker of every utterance"):
+        norm.fit(utterances)
+    norm.fit(utterances[:3], speakers[:3])
+    batch = torch.nn.utils.rnn.pad_sequence(utterances[2:], batch_first=True)
+    lengths = torch.tensor([len(u) for u in utterances[2:]]) / batch.shape[1]
+    expected = (norm.standardize_speaker(utterances[2], "M1") - norm.mean) / norm.std
+    out = norm(batch, lengths, ["M1", "M1"])
+    torch.testing.assert_close(out[0, : len(utterances[2])], expected)
+    # a checkpoint restores the speakers' statistics too (read with weights_only)
+    buffer = io.BytesIO()
+    torch.save(norm.state_dict(), buffer)
+    buffer.seek(0)
+    restored = FeatureNormalizer()
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    assert restored.per_speaker and set(restored.speakers) == {"F1", "M1"}
+    torch.testing.assert_close(restored(batch, lengths, ["M1", "M1"]), out)

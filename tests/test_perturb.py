@@ -85,7 +85,8 @@ def test_each_perturbation_gets_its_own_cache_folder(tmp_path):
     assert OpenSmileLLD().config_hash != PerturbedLLD(WaveformPerturbation()).config_hash
 
 
-def test_training_part_gets_perturbed_copies_valid_and_test_do_not(tiny_training_data, tmp_path):
+def test_training_part_gets_perturbed_copies_valid_and_test_do_not(tiny_training_data, tmp_path,
+                                                                   prepare_corpus):
     corpus = tiny_training_data["data_folder"]
     csv_path = tmp_path / "corpus.csv"
     wavs = sorted(corpus.glob("Session*/sentences/wav/*/*.wav"))[:24]
@@ -95,13 +96,11 @@ def test_training_part_gets_perturbed_copies_valid_and_test_do_not(tiny_training
     csv_path.write_text("\n".join(lines) + "\n")
     perturbations = [{"speed": 0.9}, WaveformPerturbation(gain_db=-6, snr_db=20)]
     normalizer = FeatureNormalizer()
-    data = SERDataModule(
-        tmp_path, tmp_path / "prep", tmp_path / "cache", fold=0, normalizer=normalizer,
-        protocol="loso", labels=["neu", "ang"],
-        prepare=functools.partial(prepare_csv_corpus, csv_path=csv_path),
-        perturbations=perturbations,
+    prepared = prepare_corpus(
+        functools.partial(prepare_csv_corpus, csv_path=csv_path), tmp_path / "prep",
+        tmp_path / "cache", protocol="loso", perturbations=perturbations,
     )
-    data.prepare_data()
+    data = SERDataModule(prepared, fold=0, normalizer=normalizer, labels=["neu", "ang"])
     data.setup("fit")
     train_ids = data.datasets["train"].data_ids
     originals = [i for i in train_ids if "@" not in i]

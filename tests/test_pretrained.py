@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.training.crossval import build_model
+from speechbrain_drnsa.training.hparams import build_model
 from speechbrain_drnsa.training.pretrained import load_pretrained_weights, resolve_checkpoint
-from speechbrain_drnsa.training.recipe import load_recipe_hparams
+from speechbrain_drnsa.training.hparams import load_recipe_hparams
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_WIDTHS = {"channels": [4, 4, 8, 8, 8], "out_channels": 8, "lstm_hidden": 8, "lin_neurons": [8]}

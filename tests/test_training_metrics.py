@@ -6,13 +6,13 @@ import json
 import pytest
 import torch
 
-from speechbrain_drnsa.training.metrics import (
+from speechbrain_drnsa.results.scores import (
     confusion_matrix,
     emotion_scores,
     scores_from_confusion,
 )
-from speechbrain_drnsa.training.module import Evaluation
-from speechbrain_drnsa.training.report import write_fold_report, write_summary
+from speechbrain_drnsa.results.scores import Evaluation
+from speechbrain_drnsa.results.report import write_fold_report, write_summary
 from speechbrain_drnsa.training.sampler import (
     BucketBatchSampler,
     LengthSortedSampler,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from speechbrain_drnsa.training.recipe import (
+from speechbrain_drnsa.training.hparams import (
     UnknownKeyError,
     load_recipe_hparams,
     parse_command_line,

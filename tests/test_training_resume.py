@@ -56,7 +56,7 @@ def test_sigkill_then_rerun_skips_finished_folds_and_matches_an_uninterrupted_ru
 
     log = _run(_command(tiny_recipe_args, killed_root, "--max_epochs=4"))
     assert "fold 0 already finished" in log
-    assert f"fold 1: resuming from {last}" in log
+    assert f"fold_1: resuming from {last}" in log
 
     _run(_command(tiny_recipe_args, clean_root, "--max_epochs=4"))
     resumed = _fold_scores(killed_root / experiment)

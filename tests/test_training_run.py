@@ -13,8 +13,10 @@ import torch
 from speechbrain_drnsa.io import write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
-from speechbrain_drnsa.training.datamodule import FEATURE_INDEX_NAME, SERDataModule
-from speechbrain_drnsa.training.metrics import scores_from_confusion
+from speechbrain_drnsa.features.cache import FeatureIndex
+from speechbrain_drnsa.training.datamodule import SERDataModule
+from speechbrain_drnsa.training.preparation import PreparedData
+from speechbrain_drnsa.results.scores import scores_from_confusion
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
 
 
@@ -116,13 +118,14 @@ def _hand_made_fold(root: Path, train_labels: list[str]) -> SERDataModule:
             utt = f"{part}_{i}"
             np.save(root / f"{utt}.npy", np.ones((20, 17), dtype=np.float32))
             manifest[utt] = {"wav": f"{{data_root}}/{utt}.wav", "emo": emo, "speaker": part}
-            index[utt] = {"path": str(root / f"{utt}.npy"), "frames": 20}
+            index[utt] = (str(root / f"{utt}.npy"), 20)
     write_json_atomic(manifest, root / "iemocap.json")
-    write_json_atomic({"utterances": index}, root / FEATURE_INDEX_NAME)
     folds = [{part: sorted(u for u in manifest if u.startswith(part))
               for part in ("train", "valid", "test")}]
     write_json_atomic(folds, root / "folds_speaker10.json")
-    return SERDataModule(root, root, root, fold=0, normalizer=FeatureNormalizer())
+    prepared = PreparedData(root / "iemocap.json", root / "folds_speaker10.json",
+                            FeatureIndex("hand made", index))
+    return SERDataModule(prepared, fold=0, normalizer=FeatureNormalizer())
 
 
 def test_a_training_part_without_a_class_is_a_clear_error(tmp_path):

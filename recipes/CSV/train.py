@@ -15,9 +15,40 @@ To run::
     python train.py hparams/cnn.yaml --csv=/data/corpus.csv --protocol=speaker_kfold5 --fold=0
 """
 
+import logging
 import sys
+from collections.abc import Sequence
 
-from speechbrain_drnsa.training.entry import run_recipe
+from speechbrain_drnsa.training import (
+    RECIPE_ERRORS,
+    load_recipe_hparams,
+    parse_command_line,
+    prepare_experiment,
+    run_folds,
+    write_run_summary,
+)
+
+logger = logging.getLogger("train")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train and test the folds the command line asks for; 2 when the input is unusable."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    hparams_file, overrides = parse_command_line(sys.argv[1:] if argv is None else argv)
+    try:
+        hparams, hparams_text = load_recipe_hparams(hparams_file, overrides)
+        # manifest, folds and features, once, on the main process
+        prepared = prepare_experiment(hparams)
+        run_folds(hparams, prepared, hparams_text)
+        summary = write_run_summary(hparams)
+    except RECIPE_ERRORS as err:
+        logger.error("%s", err)  # one line naming the file, no traceback
+        return 2
+    if summary is not None:
+        print(f"\nSummary of {hparams['experiment']}: {summary.resolve()}")
+        print(summary.read_text())
+    return 0
+
 
 if __name__ == "__main__":
-    sys.exit(run_recipe())
+    sys.exit(main())

@@ -14,14 +14,67 @@ To run::
         --devices=4 --strategy=ddp
 
 Running the same command again skips finished folds and resumes the
-unfinished one from its last checkpoint. Data preparation and feature
-extraction run on the main process while the others wait (the data module's
-``prepare_data``). See docs/training.md for clusters, precision and resume.
+unfinished one from its last checkpoint (refusing a fold started with other
+settings). Data preparation (``iemocap_prepare.prepare_data``, named by
+``hparams/common.yaml``) and feature extraction run once, on the main
+process, before the fold loop. See docs/training.md for clusters, precision
+and resume.
 """
 
+import logging
 import sys
+from collections.abc import Sequence
 
-from speechbrain_drnsa.training.entry import run_recipe as main
+from lightning.pytorch.utilities import rank_zero_only
+
+from speechbrain_drnsa.training import (
+    RECIPE_ERRORS,
+    load_recipe_hparams,
+    parse_command_line,
+    prepare_experiment,
+    run_folds,
+    write_run_summary,
+)
+
+logger = logging.getLogger("train")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train and test the folds the command line asks for; 2 when the input is unusable."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    hparams_file, overrides = parse_command_line(sys.argv[1:] if argv is None else argv)
+    try:
+        hparams, hparams_text = load_recipe_hparams(hparams_file, overrides)
+        if hparams["demo_mode"]:
+            announce_demo(hparams)
+        # manifest, folds and features, once, on the main process
+        prepared = prepare_experiment(hparams)
+        run_folds(hparams, prepared, hparams_text)
+        summary = write_run_summary(hparams)
+    except RECIPE_ERRORS as err:
+        logger.error("%s", err)  # one line naming the file, no traceback
+        return 2
+    if summary is not None:
+        print(f"\nSummary of {hparams['experiment']}: {summary.resolve()}")
+        print(summary.read_text())
+    return 0
+
+
+def announce_demo(hparams: dict) -> None:
+    """Say on screen that this is the demo corpus and schedule, not the real experiment."""
+    if rank_zero_only.rank != 0:
+        return
+    trainer = hparams["trainer"]
+    print(
+        "\nNo --data_folder given: DEMO run on the synthetic corpus in "
+        f"{hparams['data_folder']} (generated on first use), with the short demo schedule: "
+        f"max_epochs={trainer['max_epochs']}, batch_size={hparams['batch_size']}, "
+        f"lr={hparams['lr']}, model widths reduced by {dict(hparams['model_overrides'])}. "
+        "Its scores say nothing about real speech; pass --data_folder=/path/to/the/corpus "
+        "for the real experiment.\n",
+        flush=True,
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main())

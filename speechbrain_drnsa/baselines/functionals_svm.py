@@ -39,15 +39,9 @@ import torch
 
 from speechbrain_drnsa.baselines.functionals import extract_functionals
 from speechbrain_drnsa.data.folds import load_folds
-from speechbrain_drnsa.io import load_json, write_json_atomic
-from speechbrain_drnsa.training.metrics import SCORE_NAMES, scores_from_confusion
-from speechbrain_drnsa.training.module import Evaluation
-from speechbrain_drnsa.training.report import (
-    fold_folder,
-    write_fold_report,
-    write_summary,
-    write_text_atomic,
-)
+from speechbrain_drnsa.io import load_json, write_json_atomic, write_text_atomic
+from speechbrain_drnsa.results.report import fold_folder, write_fold_report, write_summary
+from speechbrain_drnsa.results.scores import SCORE_NAMES, Evaluation, scores_from_confusion
 
 __all__ = [
     "DEFAULT_C_GRID",
@@ -333,7 +327,7 @@ def run_svm_baseline(
     targets = np.array([labels.index(manifest[utt]["emo"]) for utt in ids])
     speakers = np.array([manifest[utt]["speaker"] for utt in ids])
     cache_dir = output_folder.parent / "functionals_cache" if cache_dir is None else cache_dir
-    features = extract_functionals(manifest, feature_set, cache_dir, data_root)
+    features = extract_functionals(manifest_path, feature_set, cache_dir, data_root)
     if normalisation == "speaker":
         features = speaker_standardise(features, speakers)
 

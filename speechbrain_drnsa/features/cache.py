@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from speechbrain_drnsa.io import load_json, save_array_atomic, write_bytes_atomic
+from speechbrain_drnsa.io import load_json, save_array_atomic, write_bytes_atomic, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
 
-__all__ = ["ExtractionReport", "extract_corpus", "load_features"]
+__all__ = ["ExtractionReport", "FeatureIndex", "extract_corpus", "index_features", "load_features"]
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +171,114 @@ def extract_corpus(
     return report
 
 
+@dataclass(frozen=True)
+class FeatureIndex:
+    """Which cached array holds each utterance's features, and how many frames it has.
+
+    Arguments
+    ---------
+    config_hash : str
+        The extractor's configuration hash (:attr:`OpenSmileLLD.config_hash`).
+    entries : dict of str to tuple of (str, int)
+        Utterance id to its ``.npy`` file and frame count.
+
+    Example
+    -------
+    >>> index = FeatureIndex("abc", {"u1": ("cache/u1.npy", 120)})
+    >>> index.path("u1"), index.frames("u1"), "u2" in index
+    ('cache/u1.npy', 120, False)
+    """
+
+    config_hash: str
+    entries: dict[str, tuple[str, int]]
+
+    def __contains__(self, utt_id: object) -> bool:
+        return utt_id in self.entries
+
+    def path(self, utt_id: str) -> str:
+        """The cached array of ``utt_id``."""
+        return self.entries[utt_id][0]
+
+    def frames(self, utt_id: str) -> int:
+        """The number of frames of ``utt_id``."""
+        return self.entries[utt_id][1]
+
+    def save(self, path: str | PathLike) -> Path:
+        """Write the index as JSON (atomically), for other processes to :meth:`load`."""
+        entries = {utt: {"path": p, "frames": n} for utt, (p, n) in self.entries.items()}
+        return write_json_atomic({"config_hash": self.config_hash, "utterances": entries}, path)
+
+    @classmethod
+    def load(cls, path: str | PathLike) -> "FeatureIndex":
+        """Read an index written by :meth:`save`."""
+        data = load_json(path)
+        try:
+            entries = {u: (e["path"], int(e["frames"])) for u, e in data["utterances"].items()}
+            return cls(data["config_hash"], entries)
+        except (KeyError, TypeError, AttributeError):
+            raise InputFileError(path, "not a feature index (config_hash, utterances)") from None
+
+
+def index_features(
+    manifest: str | PathLike,
+    cache_dir: str | PathLike,
+    extractor: OpenSmileLLD | None = None,
+    data_root: str | PathLike | None = None,
+    jobs: int = 1,
+) -> FeatureIndex:
+    """Fill the cache for every utterance of a manifest and index the arrays.
+
+    Every call checks each audio file's fingerprint and the extractor's
+    configuration hash (:func:`extract_corpus`), so the index never points at
+    arrays of edited audio, of another configuration or of another openSMILE
+    release: those are extracted again.
+
+    Arguments
+    ---------
+    manifest : str or PathLike
+        A SpeechBrain JSON manifest ``{utt_id: {"wav": path, ...}}``.
+    cache_dir : str or PathLike
+        Cache folder.
+    extractor : OpenSmileLLD, optional
+        The extractor (default: the packaged configuration).
+    data_root : str or PathLike, optional
+        Replaces ``{data_root}`` in the manifest's paths.
+    jobs : int
+        Worker processes extracting features.
+
+    Returns
+    -------
+    FeatureIndex
+        Every utterance's array and frame count.
+
+    Raises
+    ------
+    InputFileError
+        If an utterance has no features (naming up to five files and why).
+
+    Example
+    -------
+    >>> import json, tempfile, numpy, soundfile
+    >>> folder = tempfile.mkdtemp()
+    >>> soundfile.write(f"{folder}/a.wav", numpy.zeros(16000), 16000)
+    >>> with open(f"{folder}/m.json", "w") as f:
+    ...     json.dump({"utt_a": {"wav": f"{folder}/a.wav"}}, f)
+    >>> index_features(f"{folder}/m.json", f"{folder}/cache").frames("utt_a")
+    97
+    """
+    extractor = extractor if extractor is not None else OpenSmileLLD()
+    report = extract_corpus([manifest], cache_dir, jobs=jobs, data_root=data_root,
+                            extractor=extractor)
+    if not report.ok:
+        failures = "; ".join(f"{wav}: {why}" for wav, why in list(report.failures.items())[:5])
+        raise InputFileError(
+            manifest,
+            f"feature extraction failed for {len(report.failures)} utterance(s): {failures}",
+        )
+    entries = {utt: (path, _frame_count(path)) for utt, path in report.paths.items()}
+    return FeatureIndex(extractor.config_hash, entries)
+
+
 def load_features(path: str | PathLike) -> torch.Tensor:
     """Load one utterance's cached features.
 
@@ -301,6 +409,11 @@ def _remove_stale(folder: Path, utt_id: str, keep: Path) -> None:
 
 def _write_config_copy(extractor: OpenSmileLLD, folder: Path) -> None:
     """Keep the config text next to its features, so the folder explains itself."""
-    copy = folder / "drnsa_lld.conf"
+    copy = folder / extractor.config.name
     if not copy.is_file():
         write_bytes_atomic(extractor.config.read_bytes(), copy)
+
+
+def _frame_count(path: str | PathLike) -> int:
+    # reads the .npy header only
+    return int(np.load(path, mmap_mode="r").shape[0])

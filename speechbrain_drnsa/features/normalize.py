@@ -1,31 +1,34 @@
-"""Feature standardisation: per-fold global statistics, or each speaker's own.
+"""Feature standardisation in one stage: per-fold statistics, optionally each speaker's first.
 
-:class:`FeatureNormalizer` holds a mean and a standard deviation per feature
-as buffers, so they travel inside every ``state_dict`` and checkpoint of a
-model that contains it and inference uses the numbers training used. Its
-statistics come from the training part of a fold only
-(:func:`fit_normalizer`), so no test audio shapes the features.
+:class:`FeatureNormalizer` is the one owner of every statistic that
+normalises features. Its fold statistics (a mean and a standard deviation
+per feature, fitted on the training part of a fold only, so no test audio
+shapes them) are buffers; with ``per_speaker=True`` it also keeps each
+speaker's own statistics, fitted on all of that speaker's utterances, and
+standardises every utterance with its speaker's statistics before the fold
+statistics. Both travel in every ``state_dict`` and checkpoint of a model
+that contains it, so inference uses the numbers training used, and a new
+speaker can be enrolled later (:meth:`FeatureNormalizer.fit_speaker`).
 
-Per-speaker normalisation (:func:`speaker_statistics`,
-:func:`standardize_by_speaker`) is the option many SER papers use: every
-utterance is standardised with the statistics of all utterances of its
-speaker, the test speaker's own included (their audio, never their labels).
+Per-speaker normalisation is the option many SER papers use: the test
+speaker's own utterances are included (their audio, never their labels).
 That is transductive, hence not the default.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
+from typing import Any
 
 import torch
 from torch import nn
 
 from speechbrain_drnsa.features.cache import load_features
 
-__all__ = ["FeatureNormalizer", "fit_normalizer", "speaker_statistics", "standardize_by_speaker"]
+__all__ = ["FeatureNormalizer", "fit_normalizer"]
 
 
 class FeatureNormalizer(nn.Module):
-    """Standardise ``(batch, time, features)`` with statistics fitted on training frames.
+    """Standardise ``(batch, time, features)``: each speaker's statistics, then the fold's.
 
     Arguments
     ---------
@@ -34,6 +37,9 @@ class FeatureNormalizer(nn.Module):
     eps : float
         A feature whose standard deviation is below ``eps`` (constant in the
         training data) is only centred, not divided.
+    per_speaker : bool
+        Standardise every utterance with its speaker's statistics first
+        (:meth:`fit_speaker`); ``forward`` then needs the speakers.
 
     Example
     -------
@@ -47,10 +53,12 @@ class FeatureNormalizer(nn.Module):
              [0., 0.]]])
     """
 
-    def __init__(self, num_features: int = 17, eps: float = 1e-5):
+    def __init__(self, num_features: int = 17, eps: float = 1e-5, per_speaker: bool = False):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
+        self.per_speaker = per_speaker
+        self.speakers: dict[str, FeatureNormalizer] = {}
         self.register_buffer("mean", torch.zeros(num_features))
         self.register_buffer("std", torch.ones(num_features))
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
@@ -60,8 +68,10 @@ class FeatureNormalizer(nn.Module):
         """Whether statistics were fitted (or loaded from a state dict)."""
         return bool(self.count > 0)
 
-    def fit(self, features: Iterable[torch.Tensor]) -> "FeatureNormalizer":
-        """Compute mean and standard deviation over every frame of ``features``.
+    def fit(
+        self, features: Iterable[torch.Tensor], speakers: Iterable[str] | None = None
+    ) -> "FeatureNormalizer":
+        """Compute the fold's mean and standard deviation over every frame of ``features``.
 
         The utterances are streamed, each merged into float64 running
         statistics (Chan et al.'s pairwise update), so a corpus never has to
@@ -72,6 +82,9 @@ class FeatureNormalizer(nn.Module):
         features : iterable of torch.Tensor
             ``(frames, num_features)`` tensors, e.g. the training utterances of
             one fold.
+        speakers : iterable of str, optional
+            The speaker of each utterance, needed with ``per_speaker``: each
+            is standardised with its speaker's statistics first.
 
         Returns
         -------
@@ -92,6 +105,10 @@ class FeatureNormalizer(nn.Module):
         >>> int(norm.count), torch.allclose(norm.mean, torch.cat(feats).mean(0))
         (200, True)
         """
+        if self.per_speaker:
+            if speakers is None:
+                raise ValueError("a per-speaker normaliser needs the speaker of every utterance")
+            features = map(self.standardize_speaker, features, speakers)
         count = 0
         mean = torch.zeros(self.num_features, dtype=torch.float64)
         sum_squares = torch.zeros(self.num_features, dtype=torch.float64)
@@ -114,7 +131,12 @@ class FeatureNormalizer(nn.Module):
         self.count.fill_(count)
         return self
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        speakers: Sequence[str] | None = None,
+    ) -> torch.Tensor:
         """Standardise a padded batch; padded frames stay zero.
 
         Arguments
@@ -124,6 +146,8 @@ class FeatureNormalizer(nn.Module):
         lengths : torch.Tensor, optional
             ``(batch,)`` lengths relative to ``time``, in (0, 1]; frames past
             ``round(length * time)`` are set to 0. ``None``: no padding.
+        speakers : sequence of str, optional
+            The speaker of each utterance; needed with ``per_speaker``.
 
         Returns
         -------
@@ -150,6 +174,10 @@ class FeatureNormalizer(nn.Module):
             raise ValueError(
                 f"expected (batch, time, {self.num_features}) features, got {tuple(x.shape)}"
             )
+        if self.per_speaker:
+            if speakers is None or len(speakers) != x.shape[0]:
+                raise ValueError("a per-speaker normaliser needs the speaker of every utterance")
+            x = torch.stack([self.standardize_speaker(u, s) for u, s in zip(x, speakers)])
         out = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
         if lengths is None:
             return out
@@ -157,8 +185,78 @@ class FeatureNormalizer(nn.Module):
         valid = torch.arange(x.shape[1], device=x.device)[None, :] < frames[:, None]
         return out * valid.unsqueeze(-1).to(out.dtype)
 
+    def fit_speaker(self, speaker: str, features: Iterable[torch.Tensor]) -> "FeatureNormalizer":
+        """Fit (or replace) one speaker's statistics on that speaker's utterances: enrolment.
+
+        Arguments
+        ---------
+        speaker : str
+            The speaker's name.
+        features : iterable of torch.Tensor
+            ``(frames, num_features)`` utterances of that speaker.
+
+        Returns
+        -------
+        FeatureNormalizer
+            ``self``.
+
+        Example
+        -------
+        >>> norm = FeatureNormalizer(num_features=1, per_speaker=True)
+        >>> norm = norm.fit_speaker("F1", [torch.tensor([[1.0], [3.0]])])
+        >>> norm.standardize_speaker(torch.tensor([[3.0]]), "F1")
+        tensor([[1.]])
+        """
+        self.speakers[speaker] = FeatureNormalizer(self.num_features, self.eps).fit(features)
+        return self
+
+    def standardize_speaker(self, features: torch.Tensor, speaker: str) -> torch.Tensor:
+        """Standardise one utterance ``(frames, num_features)`` with its speaker's statistics.
+
+        Arguments
+        ---------
+        features : torch.Tensor
+            ``(frames, num_features)``.
+        speaker : str
+            Its speaker, enrolled with :meth:`fit_speaker`.
+
+        Returns
+        -------
+        torch.Tensor
+            The standardised utterance, same shape.
+
+        Raises
+        ------
+        KeyError
+            If the speaker has no statistics.
+        """
+        if speaker not in self.speakers:
+            raise KeyError(f"no statistics for speaker {speaker!r}; known: {sorted(self.speakers)}")
+        return self.speakers[speaker](features.unsqueeze(0))[0]
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """The per-speaker statistics, so that they travel in the state dict."""
+        return {
+            "per_speaker": self.per_speaker,
+            "speakers": {
+                name: {"mean": stats.mean, "std": stats.std, "count": stats.count}
+                for name, stats in self.speakers.items()
+            },
+        }
+
+    def set_extra_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`get_extra_state` saved."""
+        self.per_speaker = bool(state["per_speaker"])
+        self.speakers = {}
+        for name, stats in state["speakers"].items():
+            speaker = FeatureNormalizer(self.num_features, self.eps)
+            no_speakers = {"per_speaker": False, "speakers": {}}
+            speaker.load_state_dict({**stats, "_extra_state": no_speakers})
+            self.speakers[name] = speaker
+
     def extra_repr(self) -> str:
-        return f"num_features={self.num_features}, fitted={self.fitted}"
+        speakers = f", speakers={len(self.speakers)}" if self.per_speaker else ""
+        return f"num_features={self.num_features}, fitted={self.fitted}{speakers}"
 
     def _checked(self, features: torch.Tensor, what: str) -> torch.Tensor:
         """``features`` as a ``(frames, num_features)`` tensor with finite values."""
@@ -201,74 +299,3 @@ def fit_normalizer(
     tensor([2., 3.])
     """
     return FeatureNormalizer(num_features).fit(load_features(path) for path in feature_paths)
-
-
-def speaker_statistics(
-    features_by_speaker: Mapping[str, Iterable[torch.Tensor]], num_features: int = 17
-) -> dict[str, FeatureNormalizer]:
-    """Fit one normaliser per speaker on all of that speaker's utterances.
-
-    For per-speaker normalisation every speaker is included, test speakers
-    too: each utterance is standardised with its own speaker's statistics
-    (their audio only, never their labels), as SER papers commonly do.
-
-    Arguments
-    ---------
-    features_by_speaker : mapping of str to iterable of torch.Tensor
-        Speaker to that speaker's ``(frames, num_features)`` utterances.
-    num_features : int
-        Features per frame.
-
-    Returns
-    -------
-    dict of str to FeatureNormalizer
-        One fitted normaliser per speaker.
-
-    Example
-    -------
-    >>> import torch
-    >>> stats = speaker_statistics({"F1": [torch.ones(4, 2)], "M1": [torch.zeros(3, 2)]}, 2)
-    >>> stats["F1"].mean, int(stats["M1"].count)
-    (tensor([1., 1.]), 3)
-    """
-    return {
-        speaker: FeatureNormalizer(num_features).fit(utterances)
-        for speaker, utterances in features_by_speaker.items()
-    }
-
-
-def standardize_by_speaker(
-    features: torch.Tensor, speaker: str, statistics: Mapping[str, FeatureNormalizer]
-) -> torch.Tensor:
-    """Standardise one utterance with its speaker's own statistics.
-
-    Arguments
-    ---------
-    features : torch.Tensor
-        ``(frames, num_features)`` of one utterance.
-    speaker : str
-        Its speaker.
-    statistics : mapping of str to FeatureNormalizer
-        From :func:`speaker_statistics`.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(frames, num_features)``, zero mean and unit variance over the
-        speaker's utterances.
-
-    Raises
-    ------
-    KeyError
-        If the speaker has no statistics.
-
-    Example
-    -------
-    >>> import torch
-    >>> stats = speaker_statistics({"F1": [torch.tensor([[1.0], [3.0]])]}, num_features=1)
-    >>> standardize_by_speaker(torch.tensor([[3.0]]), "F1", stats)
-    tensor([[1.]])
-    """
-    if speaker not in statistics:
-        raise KeyError(f"no statistics for speaker {speaker!r}; known: {sorted(statistics)}")
-    return statistics[speaker](features.unsqueeze(0))[0]

@@ -1,27 +1,43 @@
-"""Lightning training: system, fold data, cross-validation, reports.
+"""Lightning training: system, fold data, data preparation, the fold runner.
 
 :class:`SERModule` (steps, loss, scores, optimiser) and :class:`SERDataModule`
-(manifest, feature cache, bucketed loaders of one fold) are driven by
-:func:`run_folds`, which ``recipes/IEMOCAP/train.py`` calls with the recipe's
-hparams (:func:`load_recipe_hparams`).
+(datasets and bucketed loaders of one fold of a prepared corpus) are driven
+by :func:`run_folds` after :func:`prepare_experiment`, with the hparams of a
+recipe (:func:`load_recipe_hparams`); ``recipes/IEMOCAP/train.py`` shows the
+flow.
 """
 
 from speechbrain_drnsa.training.checkpoint import AtomicCheckpointIO, CheckpointWriteError
-from speechbrain_drnsa.training.crossval import build_model, run_folds, train_fold
 from speechbrain_drnsa.training.datamodule import SERDataModule
-from speechbrain_drnsa.training.module import CHECKPOINT_KEY, Evaluation, SERModule
-from speechbrain_drnsa.training.recipe import UnknownKeyError, load_recipe_hparams
+from speechbrain_drnsa.training.hparams import (
+    UnknownKeyError,
+    build_model,
+    load_recipe_hparams,
+    parse_command_line,
+)
+from speechbrain_drnsa.training.module import CHECKPOINT_KEY, SERModule
+from speechbrain_drnsa.training.preparation import PreparedData, prepare_experiment
+from speechbrain_drnsa.training.runner import (
+    RECIPE_ERRORS,
+    run_folds,
+    train_fold,
+    write_run_summary,
+)
 
 __all__ = [
     "AtomicCheckpointIO",
     "CHECKPOINT_KEY",
     "CheckpointWriteError",
-    "Evaluation",
+    "PreparedData",
+    "RECIPE_ERRORS",
     "SERDataModule",
     "SERModule",
     "UnknownKeyError",
     "build_model",
     "load_recipe_hparams",
+    "parse_command_line",
+    "prepare_experiment",
     "run_folds",
     "train_fold",
+    "write_run_summary",
 ]

@@ -11,7 +11,6 @@ checkpoint can be turned into a classifier without the training yaml.
 """
 
 import hashlib
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -22,41 +21,17 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from speechbrain_drnsa import __version__
-from speechbrain_drnsa.training.metrics import SCORE_NAMES, confusion_matrix, emotion_scores
+from speechbrain_drnsa.results.scores import (
+    SCORE_NAMES,
+    Evaluation,
+    confusion_matrix,
+    emotion_scores,
+)
 
-__all__ = ["CHECKPOINT_KEY", "Evaluation", "SERModule"]
+__all__ = ["CHECKPOINT_KEY", "SERModule"]
 
 #: Key of the package's own block inside a Lightning checkpoint.
 CHECKPOINT_KEY = "speechbrain_drnsa"
-
-
-@dataclass
-class Evaluation:
-    """What testing one fold found.
-
-    Arguments
-    ---------
-    scores : dict
-        ``{"UA", "WA", "F1"}`` as floats.
-    confusion : list of list of int
-        Counts, rows true classes, columns predicted ones.
-    labels : list of str
-        Class names, in the order of the confusion matrix.
-    predictions : list of tuple
-        ``(utt_id, true_label, predicted_label)`` sorted by id, every test
-        utterance exactly once.
-
-    Example
-    -------
-    >>> ev = Evaluation({"UA": 1.0}, [[1]], ["neu"], [("u1", "neu", "neu")])
-    >>> ev.scores["UA"]
-    1.0
-    """
-
-    scores: dict[str, float]
-    confusion: list[list[int]]
-    labels: list[str]
-    predictions: list[tuple[str, str, str]]
 
 
 class SERModule(pl.LightningModule):
@@ -68,8 +43,9 @@ class SERModule(pl.LightningModule):
         Maps ``(feats (batch, time, features), lengths (batch,))`` to logits
         ``(batch, len(labels))``; lengths are relative, in (0, 1].
     normalizer : torch.nn.Module
-        Maps ``(feats, lengths)`` to normalised feats; its statistics are
-        buffers, so they travel in the state dict.
+        Maps ``(feats, lengths, speakers)`` to normalised feats, e.g.
+        :class:`~speechbrain_drnsa.features.normalize.FeatureNormalizer`; its
+        statistics travel in the state dict.
     labels : sequence of str
         Class names, in the order of the model's outputs.
     lr : float
@@ -95,6 +71,10 @@ class SERModule(pl.LightningModule):
         Applied to the normalised ``(batch, time, features)`` of training
         batches only, e.g. SpeechBrain's ``SpectrogramDrop`` masking frames (``dim=1``)
         or features (``dim=2``).
+    feature_config_hash : str, optional
+        The configuration hash of the features the model is trained on
+        (:attr:`~speechbrain_drnsa.features.opensmile.OpenSmileLLD.config_hash`),
+        stored in every checkpoint.
     mixup_alpha : float
         Mixup (Zhang et al., ICLR 2018) of training batches when above 0:
         each batch is mixed with a shuffled copy of itself, normalised
@@ -112,7 +92,7 @@ class SERModule(pl.LightningModule):
     ...     def forward(self, feats, lengths):
     ...         return self.out(feats.mean(dim=1))
     >>> class Identity(nn.Module):
-    ...     def forward(self, feats, lengths):
+    ...     def forward(self, feats, lengths, speakers=None):
     ...         return feats
     >>> system = SERModule(Tiny(), Identity(), labels=["neu", "hap", "sad", "ang"])
     >>> system(torch.randn(2, 50, 17), torch.tensor([1.0, 0.6])).shape
@@ -132,6 +112,7 @@ class SERModule(pl.LightningModule):
         label_smoothing: float = 0.0,
         augment: nn.Module | None = None,
         mixup_alpha: float = 0.0,
+        feature_config_hash: str | None = None,
     ):
         if mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be 0 (off) or positive, got {mixup_alpha}")
@@ -141,6 +122,7 @@ class SERModule(pl.LightningModule):
         )
         self.model = model
         self.normalizer = normalizer
+        self.feature_config_hash = feature_config_hash
         self.labels = list(labels)
         self.scheduler = scheduler
         self.model_config = dict(model_config or {})
@@ -161,9 +143,11 @@ class SERModule(pl.LightningModule):
         self.evaluation: Evaluation | None = None
         self.train_utterances_per_rank: list[int] | None = None
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, feats: torch.Tensor, lengths: torch.Tensor, speakers: Sequence[str] | None = None
+    ) -> torch.Tensor:
         """Normalise the features and return class logits ``(batch, classes)``."""
-        return self.model(self.normalizer(feats, lengths), lengths)
+        return self.model(self.normalizer(feats, lengths, speakers), lengths)
 
     def training_step(self, batch: PaddedBatch, batch_idx: int) -> torch.Tensor:
         """Cross-entropy on one batch; accumulates loss, scores and the padded-frame share."""
@@ -256,11 +240,13 @@ class SERModule(pl.LightningModule):
                 f"{type(self.normalizer).__module__}.{type(self.normalizer).__qualname__}"
             ),
             "model_config": self.model_config,
+            "speaker_normalization": bool(getattr(self.normalizer, "per_speaker", False)),
+            "feature_config_hash": self.feature_config_hash,
         }
 
     def _shared_step(self, batch: PaddedBatch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         feats, lengths = batch.feats
-        feats = self.normalizer(feats, lengths)
+        feats = self.normalizer(feats, lengths, getattr(batch, "speaker", None))
         targets = batch.label
         if stage == "train" and self.hparams.mixup_alpha > 0:
             feats, lengths, targets = self._mixup(feats, lengths, targets)

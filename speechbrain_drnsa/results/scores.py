@@ -1,4 +1,4 @@
-"""Emotion recognition scores: UA, WA, macro-F1 and the confusion matrix.
+"""Emotion recognition scores: UA, WA, macro-F1, the confusion matrix and a test's record.
 
 The speech emotion literature (Li et al., ICASSP 2019, and IEMOCAP papers in
 general) reports the unweighted accuracy UA (the mean of the per-class
@@ -12,6 +12,8 @@ neither in the targets nor predicted is left out of the mean; a class that
 is predicted but absent from the targets counts with recall 0.
 """
 
+from dataclasses import dataclass
+
 import torch
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -21,10 +23,45 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-__all__ = ["SCORE_NAMES", "emotion_scores", "confusion_matrix", "scores_from_confusion"]
+__all__ = [
+    "SCORE_NAMES",
+    "Evaluation",
+    "confusion_matrix",
+    "emotion_scores",
+    "scores_from_confusion",
+]
 
 #: Names of the scalar scores, in the order reports list them.
 SCORE_NAMES = ("UA", "WA", "F1")
+
+
+@dataclass
+class Evaluation:
+    """What testing one fold found.
+
+    Arguments
+    ---------
+    scores : dict
+        ``{"UA", "WA", "F1"}`` as floats.
+    confusion : list of list of int
+        Counts, rows true classes, columns predicted ones.
+    labels : list of str
+        Class names, in the order of the confusion matrix.
+    predictions : list of tuple
+        ``(utt_id, true_label, predicted_label)`` sorted by id, every test
+        utterance exactly once.
+
+    Example
+    -------
+    >>> ev = Evaluation({"UA": 1.0}, [[1]], ["neu"], [("u1", "neu", "neu")])
+    >>> ev.scores["UA"]
+    1.0
+    """
+
+    scores: dict[str, float]
+    confusion: list[list[int]]
+    labels: list[str]
+    predictions: list[tuple[str, str, str]]
 
 
 def emotion_scores(num_classes: int, prefix: str = "") -> MetricCollection:

@@ -1,4 +1,4 @@
-"""Recipe hparams: shared defaults, a recipe's own keys, command-line overrides.
+"""Recipe hparams: shared defaults, a recipe's own keys, command-line overrides; the model.
 
 A recipe folder keeps its shared training settings in one ``common.yaml``;
 each recipe yaml beside it (``drn_mhsa.yaml``, ``cnn.yaml`` ...) holds only
@@ -18,7 +18,8 @@ relative to the working directory, as in SpeechBrain recipes.
 SpeechBrain's ``parse_arguments`` owns ``--precision`` (fp32/fp16/bf16) and
 other ``Brain`` run options, which would swallow Lightning's precision names,
 so :func:`parse_command_line` reads ``--key=value`` overrides itself, with
-the same syntax and YAML-typed values.
+the same syntax and YAML-typed values. :func:`build_model` builds the
+``model`` of a model yaml (``hparams/drn_mhsa.yaml`` ...).
 """
 
 import difflib
@@ -30,15 +31,17 @@ from typing import Any
 
 import ruamel.yaml
 from hyperpyyaml import load_hyperpyyaml, resolve_references
+from torch import nn
 
 from speechbrain_drnsa.errors import InputFileError
 
 __all__ = [
     "COMMON_NAME",
     "UnknownKeyError",
+    "build_model",
     "closest_key",
-    "parse_command_line",
     "load_recipe_hparams",
+    "parse_command_line",
 ]
 
 #: The shared settings file, next to the recipe yamls.
@@ -171,7 +174,7 @@ def load_recipe_hparams(
     >>> load_recipe_hparams(folder / "cnn.yaml", {"sed": 3})
     Traceback (most recent call last):
     ...
-    speechbrain_drnsa.training.recipe.UnknownKeyError: ...: unknown override 'sed'; did you mean...
+    speechbrain_drnsa.training.hparams.UnknownKeyError: ...: unknown override 'sed'; did you mean...
     """
     recipe_path = Path(hparams_file)
     common_path = recipe_path.parent / COMMON_NAME
@@ -229,3 +232,44 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _yaml() -> ruamel.yaml.YAML:
     # round-trip mode keeps hyperpyyaml's tags (!ref, !new: ...) for overrides
     return ruamel.yaml.YAML()
+
+
+def build_model(
+    model_file: str | Path, overrides: Mapping[str, Any] | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the ``model`` defined by a model yaml, and describe how to rebuild it.
+
+    Arguments
+    ---------
+    model_file : str or Path
+        A yaml defining ``model`` (e.g. ``hparams/drn_mhsa.yaml``).
+    overrides : mapping, optional
+        Overrides of the yaml's keys, e.g. ``{"n_classes": 4}``.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        The freshly initialised model.
+    config : dict
+        ``{"file", "yaml", "overrides"}``: the file name, its text and the
+        overrides, enough to rebuild the same architecture later.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "tiny.yaml"
+    >>> _ = path.write_text("size: 3\\nmodel: !new:torch.nn.Linear [17, !ref <size>]\\n")
+    >>> model, config = build_model(path, {"size": 4})
+    >>> model.out_features, config["overrides"]
+    (4, {'size': 4})
+    """
+    path = Path(model_file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise InputFileError(path, f"cannot read the model definition ({err.strerror})") from None
+    overrides = dict(overrides or {})
+    loaded = load_hyperpyyaml(text, overrides)
+    if "model" not in loaded:
+        raise InputFileError(path, "defines no 'model' key")
+    return loaded["model"], {"file": path.name, "yaml": text, "overrides": overrides}

@@ -29,8 +29,8 @@ from speechbrain_drnsa.io import (
     write_json_atomic,
     write_text_atomic,
 )
-from speechbrain_drnsa.training.metrics import SCORE_NAMES
-from speechbrain_drnsa.training.module import Evaluation
+from speechbrain_drnsa.results.scores import SCORE_NAMES
+from speechbrain_drnsa.results.scores import Evaluation
 
 __all__ = [
     "METRICS_FILE",

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.training.metrics import SCORE_NAMES
-from speechbrain_drnsa.training.report import read_finished_folds
+from speechbrain_drnsa.results.scores import SCORE_NAMES
+from speechbrain_drnsa.results.report import read_finished_folds
 
 __all__ = ["comparison_table", "read_runs"]
 
