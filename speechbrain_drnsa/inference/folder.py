@@ -52,6 +52,10 @@ _CONFIG_KEYS = {
     "normalizer", "features", "speaker_normalization", "inference_window",
 }
 _PARTS = ("model", "normalizer")
+# yaml's core schema; everything else (!new:, !apply:, !!python/...) could build objects
+_PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "seq", "map")
+}
 _REQUIRED_KEYS = {"labels", "folds", "model", "normalizer", "features", "speaker_normalization"}
 
 
@@ -292,7 +296,7 @@ def load_model_folder(
 
 def _refuse_tags(node: Any, path: Path) -> None:
     tag = node.tag
-    if not tag.startswith("tag:yaml.org,2002:"):
+    if tag not in _PLAIN_TAGS:
         raise InputFileError(
             path,
             f"line {node.start_mark.line + 1}: tag {tag} refused (a model folder's config is "
