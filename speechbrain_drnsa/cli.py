@@ -78,6 +78,72 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from speechbrain_drnsa.inference import export
+
+    try:
+        out = export(args.source, args.out_dir, corpus=args.corpus, license=args.license)
+    except ValueError as err:  # InputFileError included
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"Model folder written to {out}")
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from speechbrain_drnsa.inference import EmotionRecognizer
+    from speechbrain_drnsa.inference.batch import (
+        classify_paths, expand_inputs, format_json_line, format_table_row,
+    )
+
+    try:
+        recognizer = EmotionRecognizer.from_hparams(args.model)
+        if args.speaker_dir:
+            recognizer.enrol("speaker", args.speaker_dir)
+    except (ValueError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    paths = expand_inputs(args.inputs)
+    if not args.json:
+        print("\t".join(["file", "label", "confidence", *recognizer.labels]))
+    failures = []
+    speaker = "speaker" if args.speaker_dir else None
+    progress = tqdm(total=len(paths), file=sys.stderr, disable=len(paths) < 2, unit="file")
+    for path, result, reason in classify_paths(recognizer, paths, args.window, speaker):
+        progress.update()
+        if result is None:
+            failures.append(reason)
+            continue
+        for warning in result.warnings:
+            progress.write(f"warning: {warning}", file=sys.stderr)
+        lines = (
+            [format_json_line(result, recognizer.labels)]
+            if args.json
+            else format_table_row(result, recognizer.labels)
+        )
+        progress.write("\n".join(lines), file=sys.stdout)
+    progress.close()
+    if failures:
+        print(f"{len(failures)} of {len(paths)} file(s) not classified:", file=sys.stderr)
+        for reason in failures:
+            print(f"  {reason}", file=sys.stderr)
+    return 1 if failures or not paths else 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from speechbrain_drnsa.inference import push
+
+    try:
+        url = push(args.folder, args.repo_id, private=args.private)
+    except (ValueError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"Uploaded {args.folder} to {url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of ``speechbrain-drnsa``.
 
@@ -145,6 +211,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="experiment folders results/<experiment>/<seed>, each optionally named NAME=",
     )
     compare.set_defaults(func=_compare)
+
+    export = commands.add_parser(
+        "export", help="write a hub-ready model folder from a checkpoint, fold or experiment"
+    )
+    export.add_argument(
+        "source", help="a .ckpt, a finished fold_<k> folder or results/<exp>/<seed>"
+    )
+    export.add_argument("out_dir", help="the model folder to write")
+    export.add_argument("--corpus", default=None, help="corpus named in the model card")
+    export.add_argument("--license", default="other", help="hub licence id of the weights")
+    export.set_defaults(func=_export)
+
+    classify = commands.add_parser("classify", help="classify the emotion of audio files")
+    classify.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    classify.add_argument("--model", required=True, help="model folder or hub id (owner/name)")
+    classify.add_argument("--json", action="store_true", help="one JSON object per line")
+    classify.add_argument(
+        "--window", type=float, default=None, help="window in seconds for long files (hop: half)"
+    )
+    classify.add_argument(
+        "--speaker-dir", default=None, help="files of the one speaker of all inputs, to enrol"
+    )
+    classify.set_defaults(func=_classify)
+
+    push = commands.add_parser("push", help="upload a model folder to the Hugging Face Hub")
+    push.add_argument("folder", help="a folder written by export")
+    push.add_argument("repo_id", help="owner/name")
+    push.add_argument("--private", action="store_true")
+    push.set_defaults(func=_push)
     return parser
 
 

@@ -1,0 +1,252 @@
+"""Export trained models into a hub-ready folder that loads without running code.
+
+:func:`export` takes one fold's checkpoint, a finished fold folder, or a
+finished experiment folder (``results/<experiment>/<seed>``: every finished
+fold, used as an ensemble) and writes::
+
+    model.safetensors   fold_<k>.model.* weights, fold_<k>.normalizer.{mean,std,count}
+    hyperparams.yaml    plain data: architecture spec, labels, features, windows
+    label_encoder.txt   SpeechBrain's CategoricalEncoder format
+    README.md           model card with the hub's metadata block
+
+The architecture comes from the model yaml each checkpoint carries, read as
+data (:func:`~speechbrain_drnsa.inference.architecture.spec_from_model_yaml`);
+the written folder is then loaded back with
+:func:`~speechbrain_drnsa.inference.folder.load_model_folder` as a check.
+"""
+
+import io
+import re
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import ruamel.yaml
+import safetensors.torch
+
+from speechbrain_drnsa import __version__
+from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.features.opensmile import FEATURE_NAMES, OpenSmileLLD
+from speechbrain_drnsa.inference.architecture import spec_from_model_yaml
+from speechbrain_drnsa.inference.folder import (
+    CARD_NAME,
+    CONFIG_NAME,
+    LABELS_NAME,
+    WEIGHTS_NAME,
+    label_encoder_text,
+    load_model_folder,
+)
+from speechbrain_drnsa.inference.model_card import model_card
+from speechbrain_drnsa.io import load_json, write_bytes_atomic, write_text_atomic
+from speechbrain_drnsa.training.checkpoint import load_checkpoint
+from speechbrain_drnsa.training.module import CHECKPOINT_KEY
+from speechbrain_drnsa.training.pretrained import resolve_checkpoint
+from speechbrain_drnsa.training.report import read_finished_folds
+
+__all__ = ["config_yaml_text", "export", "find_checkpoints"]
+
+_NORMALIZER_CLASS = "speechbrain_drnsa.features.normalize.FeatureNormalizer"
+_FOLD = re.compile(r"fold_(\d+)$")
+
+
+def find_checkpoints(source: str | PathLike) -> dict[int, Path]:
+    """The checkpoint of every fold ``source`` stands for.
+
+    Arguments
+    ---------
+    source : str or PathLike
+        A ``.ckpt`` file, a finished ``fold_<k>`` folder, or an experiment
+        folder holding finished ``fold_<k>`` folders.
+
+    Returns
+    -------
+    dict of int to pathlib.Path
+        Fold number to its best checkpoint (fold 0 for a file outside a
+        ``fold_<k>`` folder).
+
+    Raises
+    ------
+    InputFileError
+        If ``source`` is none of these.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> find_checkpoints(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    speechbrain_drnsa.errors.InputFileError: ...: neither a checkpoint file, a finished fold ...
+    """
+    path = Path(source)
+    folds = read_finished_folds(path) if path.is_dir() else {}
+    if folds:
+        return {fold: resolve_checkpoint(path / f"fold_{fold}") for fold in sorted(folds)}
+    try:
+        checkpoint = resolve_checkpoint(path)
+    except InputFileError:
+        raise InputFileError(
+            path, "neither a checkpoint file, a finished fold folder nor an experiment folder "
+            "with finished folds: nothing to export"
+        ) from None
+    fold = next((int(m.group(1)) for p in checkpoint.parents if (m := _FOLD.match(p.name))), 0)
+    return {fold: checkpoint}
+
+
+def export(
+    source: str | PathLike,
+    out_dir: str | PathLike,
+    corpus: str | None = None,
+    license: str = "other",
+    window_s: float = 10.0,
+    hop_s: float = 5.0,
+) -> Path:
+    """Write a hub-ready model folder from trained checkpoints.
+
+    Arguments
+    ---------
+    source : str or PathLike
+        See :func:`find_checkpoints`.
+    out_dir : str or PathLike
+        The model folder to write (created; files in it are replaced).
+    corpus : str, optional
+        Training corpus named in the model card; default: from the run's
+        ``hparams.yaml`` (its ``prepare`` function), IEMOCAP when it has none.
+    license : str
+        Hub licence identifier of the weights (``other``: the corpus decides).
+    window_s, hop_s : float
+        Default window and hop, in seconds, for classifying long files.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``.
+
+    Raises
+    ------
+    InputFileError
+        If a checkpoint is not the package's, its folds disagree (labels,
+        architecture, features) or its model is not built from the package's lobes.
+    """
+    checkpoints = find_checkpoints(source)
+    blocks, tensors = {}, {}
+    for fold, path in checkpoints.items():
+        checkpoint = load_checkpoint(path)
+        blocks[fold] = _describe(path, checkpoint, _fold_hparams(path))
+        for name, tensor in checkpoint["state_dict"].items():
+            if name.startswith(("model.", "normalizer.")):
+                tensors[f"fold_{fold}.{name}"] = tensor.contiguous()
+    first_fold = min(blocks)
+    for fold, block in blocks.items():
+        for key, value in block.items():
+            if key != "hparams" and value != blocks[first_fold][key]:
+                raise InputFileError(
+                    checkpoints[fold], f"{key} differs from fold {first_fold}'s: cannot ensemble"
+                )
+    block = blocks[first_fold]
+    config = {
+        "format": 1,
+        "library": "speechbrain_drnsa",
+        "package_version": __version__,
+        "labels": block["labels"],
+        "folds": sorted(blocks),
+        "ensemble": "mean_probability",
+        "model": block["model"],
+        "normalizer": {"class": "FeatureNormalizer", "args": {"num_features": len(FEATURE_NAMES)}},
+        "features": {
+            "extractor": "OpenSmileLLD",
+            "names": list(FEATURE_NAMES),
+            "config_hash": block["feature_config_hash"],
+            "sample_rate": OpenSmileLLD.sample_rate,
+            "frame_window": OpenSmileLLD.window,
+            "frame_hop": OpenSmileLLD.hop,
+        },
+        "speaker_normalization": block["speaker_normalization"],
+        "inference_window": {"length_s": float(window_s), "hop_s": float(hop_s)},
+    }
+    hparams = block["hparams"]
+    summary_path = Path(source) / "summary.json"
+    summary = load_json(summary_path) if len(blocks) > 1 and summary_path.is_file() else None
+    out = Path(out_dir)
+    write_bytes_atomic(safetensors.torch.save(tensors, {"format": "pt"}), out / WEIGHTS_NAME)
+    write_text_atomic(config_yaml_text(config), out / CONFIG_NAME)
+    write_text_atomic(label_encoder_text(config["labels"]), out / LABELS_NAME)
+    card = model_card(
+        config, summary, corpus or _corpus(hparams), str(hparams.get("protocol", "unknown")),
+        license,
+    )
+    write_text_atomic(card, out / CARD_NAME)
+    load_model_folder(out)  # what was written loads, and fits its config
+    return out
+
+
+def config_yaml_text(config: Mapping[str, Any]) -> str:
+    """``hyperparams.yaml`` text: plain yaml, keys in the given order, no tags.
+
+    Arguments
+    ---------
+    config : mapping
+        Plain data.
+
+    Returns
+    -------
+    str
+        The yaml text.
+
+    Example
+    -------
+    >>> print(config_yaml_text({"labels": ["neu", "ang"], "folds": [0]}), end="")
+    # speechbrain_drnsa model folder: plain data only, read without running code.
+    labels: [neu, ang]
+    folds: [0]
+    """
+    dumper = ruamel.yaml.YAML(typ="safe", pure=True)
+    dumper.sort_base_mapping_type_on_output = False
+    dumper.default_flow_style = None  # short lists inline, mappings as blocks
+    stream = io.StringIO()
+    dumper.dump(dict(config), stream)
+    header = "# speechbrain_drnsa model folder: plain data only, read without running code.\n"
+    return header + stream.getvalue()
+
+
+def _describe(
+    path: Path, checkpoint: Mapping[str, Any], hparams: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What a checkpoint's block says about its model, with defaults from the fold's hparams."""
+    block = checkpoint.get(CHECKPOINT_KEY)
+    if not isinstance(block, Mapping) or "model_config" not in block:
+        raise InputFileError(path, f"not a checkpoint of speechbrain_drnsa (no {CHECKPOINT_KEY!r})")
+    if block.get("normalizer_class") != _NORMALIZER_CLASS:
+        raise InputFileError(
+            path, f"normaliser {block.get('normalizer_class')} is not {_NORMALIZER_CLASS}"
+        )
+    model_config = block["model_config"]
+    return {
+        "labels": list(block["labels"]),
+        "model": spec_from_model_yaml(
+            model_config["yaml"], model_config.get("overrides"), model_config.get("file", path)
+        ),
+        "speaker_normalization": bool(
+            block.get("speaker_normalization", hparams.get("speaker_normalization", False))
+        ),
+        "feature_config_hash": block.get("feature_config_hash", OpenSmileLLD().config_hash),
+        "hparams": hparams,
+    }
+
+
+def _fold_hparams(checkpoint: Path) -> dict[str, Any]:
+    """The fold's ``hparams.yaml`` as plain data (tags kept as data, never run); {} if none."""
+    for folder in checkpoint.parents[:3]:
+        path = folder / "hparams.yaml"
+        if path.is_file():
+            try:
+                return dict(ruamel.yaml.YAML(typ="rt").load(path.read_text(encoding="utf-8")))
+            except (ruamel.yaml.YAMLError, TypeError, ValueError) as err:
+                raise InputFileError(path, f"not readable as yaml ({err})") from None
+    return {}
+
+
+def _corpus(hparams: Mapping[str, Any]) -> str:
+    prepare = hparams.get("prepare")
+    tag = str(getattr(getattr(prepare, "tag", None), "value", "") or "").lower()
+    return next((name for name in ("EmoDB", "CSV") if name.lower() in tag), "IEMOCAP")

@@ -1,0 +1,337 @@
+"""Model folders read without running anything from them.
+
+A model folder (written by :func:`speechbrain_drnsa.inference.export`) holds
+``model.safetensors``, ``hyperparams.yaml`` (plain data), ``label_encoder.txt``
+and ``README.md``. SpeechBrain's own hub models are loaded with hyperpyyaml,
+whose ``!new:``/``!name:``/``!apply:`` tags import and call whatever they
+name, and with pickled checkpoints; a downloaded folder can therefore run its
+author's code. :func:`load_model_folder` refuses what could: any yaml tag, any
+pickled file in the folder, any symlink leading outside it; weights come from
+safetensors only, and the network is built from the package's own lobes
+(:func:`~speechbrain_drnsa.inference.architecture.build_from_spec`).
+"""
+
+import ast
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import ruamel.yaml
+import safetensors.torch
+import torch
+from torch import nn
+
+from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.inference.architecture import build_from_spec
+
+__all__ = [
+    "CONFIG_NAME",
+    "LABELS_NAME",
+    "CARD_NAME",
+    "WEIGHTS_NAME",
+    "ModelFolder",
+    "check_folder",
+    "label_encoder_text",
+    "load_model_folder",
+    "read_config",
+    "read_labels",
+]
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "hyperparams.yaml"
+LABELS_NAME = "label_encoder.txt"
+CARD_NAME = "README.md"
+#: Files a model folder must hold, in the order they are checked.
+REQUIRED = (CONFIG_NAME, LABELS_NAME, WEIGHTS_NAME)
+# pickle-based formats, which run code when read
+_PICKLED = {".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle", ".joblib", ".npy", ".npz"}
+_CONFIG_KEYS = {
+    "format", "library", "package_version", "labels", "folds", "ensemble", "model",
+    "normalizer", "features", "speaker_normalization", "inference_window",
+}
+_PARTS = ("model", "normalizer")
+# yaml's core schema; everything else (!new:, !apply:, !!python/...) could build objects
+_PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "seq", "map")
+}
+_REQUIRED_KEYS = {"labels", "folds", "model", "normalizer", "features", "speaker_normalization"}
+
+
+@dataclass
+class ModelFolder:
+    """What a model folder holds, checked and built.
+
+    Arguments
+    ---------
+    path : pathlib.Path
+        The folder.
+    config : dict
+        The plain-data ``hyperparams.yaml``.
+    labels : list of str
+        Class names, in output order.
+    models : list of torch.nn.Module
+        One classifier per fold, in evaluation mode.
+    normalizers : list of torch.nn.Module
+        Each fold's feature normaliser.
+    """
+
+    path: Path
+    config: dict[str, Any]
+    labels: list[str]
+    models: list[nn.Module]
+    normalizers: list[nn.Module]
+
+
+def check_folder(folder: str | PathLike, root: str | PathLike | None = None) -> Path:
+    """Refuse a folder with missing files, pickled files or symlinks leading out of ``root``.
+
+    Arguments
+    ---------
+    folder : str or PathLike
+        The model folder.
+    root : str or PathLike, optional
+        Where symlinks may lead (default ``folder``; the hub cache's repository
+        folder for a hub snapshot, whose files link to its ``blobs/``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``folder``.
+
+    Raises
+    ------
+    InputFileError
+        Naming the offending file.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> check_folder(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    speechbrain_drnsa.errors.InputFileError: .../hyperparams.yaml: missing from the model folder
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputFileError(folder, "not a model folder (not a directory)")
+    allowed = Path(root or folder).resolve()
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() and not path.resolve().is_relative_to(allowed):
+            raise InputFileError(path, "symlink leading outside the model folder, refused")
+        if path.suffix.lower() in _PICKLED:
+            raise InputFileError(
+                path, "pickled file in the model folder, refused (loading it could run code)"
+            )
+    for name in REQUIRED:
+        if not (folder / name).is_file():
+            raise InputFileError(folder / name, "missing from the model folder")
+    return folder
+
+
+def read_config(path: str | PathLike) -> dict[str, Any]:
+    """Read ``hyperparams.yaml`` as plain data, refusing every yaml tag.
+
+    Arguments
+    ---------
+    path : str or PathLike
+        The config file.
+
+    Returns
+    -------
+    dict
+        The config.
+
+    Raises
+    ------
+    InputFileError
+        For a tag (``!new:``, ``!apply:`` ...), malformed yaml, an unknown or
+        missing key.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "hyperparams.yaml"
+    >>> _ = path.write_text("model: !apply:os.system [touch x]\\n")
+    >>> read_config(path)
+    Traceback (most recent call last):
+    ...
+    speechbrain_drnsa.errors.InputFileError: ...: line 1: tag !apply:os.system refused ...
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        node = ruamel.yaml.YAML(typ="safe", pure=True).compose(text)
+    except (OSError, UnicodeDecodeError, ruamel.yaml.YAMLError) as err:
+        raise InputFileError(path, f"not a readable yaml file ({err})".replace("\n", " "))
+    _refuse_tags(node, path)
+    config = ruamel.yaml.YAML(typ="safe", pure=True).load(text)
+    if not isinstance(config, dict):
+        raise InputFileError(path, "expected a mapping at the top level")
+    unknown = sorted(set(config) - _CONFIG_KEYS)
+    if unknown:
+        raise InputFileError(path, f"unknown key {unknown[0]!r}; allowed: {sorted(_CONFIG_KEYS)}")
+    missing = sorted(_REQUIRED_KEYS - set(config))
+    if missing:
+        raise InputFileError(path, f"missing key {missing[0]!r}")
+    return config
+
+
+def label_encoder_text(labels: Sequence[str]) -> str:
+    """SpeechBrain's ``CategoricalEncoder`` file for ``labels`` (index from 0).
+
+    Arguments
+    ---------
+    labels : sequence of str
+        Class names, in output order.
+
+    Returns
+    -------
+    str
+        The text ``CategoricalEncoder.load`` reads.
+
+    Example
+    -------
+    >>> print(label_encoder_text(["neu", "ang"]), end="")
+    'neu' => 0
+    'ang' => 1
+    ================
+    'starting_index' => 0
+    """
+    lines = [f"{label!r} => {index}" for index, label in enumerate(labels)]
+    return "\n".join([*lines, "=" * 16, "'starting_index' => 0"]) + "\n"
+
+
+def read_labels(path: str | PathLike) -> list[str]:
+    """Read a ``label_encoder.txt`` (literals only, as ``CategoricalEncoder.load`` does).
+
+    Arguments
+    ---------
+    path : str or PathLike
+        The file.
+
+    Returns
+    -------
+    list of str
+        Labels in index order.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "label_encoder.txt"
+    >>> _ = path.write_text(label_encoder_text(["neu", "ang"]))
+    >>> read_labels(path)
+    ['neu', 'ang']
+    """
+    path = Path(path)
+    mapping = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith("="):
+            break
+        label, sep, index = line.rpartition(" => ")
+        try:
+            label, index = ast.literal_eval(label), int(index)
+        except (ValueError, SyntaxError):
+            raise InputFileError(path, f"line {number}: expected 'label' => index") from None
+        if not sep or not isinstance(label, str):
+            raise InputFileError(path, f"line {number}: expected 'label' => index")
+        mapping[index] = label
+    if sorted(mapping) != list(range(len(mapping))) or not mapping:
+        raise InputFileError(path, f"indices must be 0..n-1, got {sorted(mapping)}")
+    return [mapping[i] for i in range(len(mapping))]
+
+
+def load_model_folder(
+    folder: str | PathLike, root: str | PathLike | None = None
+) -> ModelFolder:
+    """Check a model folder and build its models, running nothing from it.
+
+    Arguments
+    ---------
+    folder : str or PathLike
+        A folder written by :func:`~speechbrain_drnsa.inference.export`.
+    root : str or PathLike, optional
+        Where its symlinks may lead (:func:`check_folder`).
+
+    Returns
+    -------
+    ModelFolder
+        Config, labels and one (model, normaliser) pair per fold, on the CPU.
+
+    Raises
+    ------
+    InputFileError
+        For a missing file, a refused file or tag, an unknown architecture,
+        weights that do not fit the config (naming the tensors) or labels that
+        do not match the output size.
+    """
+    folder = check_folder(folder, root)
+    config = read_config(folder / CONFIG_NAME)
+    labels = read_labels(folder / LABELS_NAME)
+    if labels != list(config["labels"]):
+        raise InputFileError(
+            folder / LABELS_NAME, f"labels {labels} differ from {CONFIG_NAME}'s {config['labels']}"
+        )
+    weights_path = folder / WEIGHTS_NAME
+    try:
+        tensors = safetensors.torch.load_file(weights_path)
+    except Exception as err:  # noqa: BLE001 - safetensors raises several kinds
+        raise InputFileError(weights_path, f"not a readable safetensors file ({err})") from None
+    models, normalizers = [], []
+    for fold in config["folds"]:
+        model = build_from_spec(config["model"], folder / CONFIG_NAME, "model")
+        normalizer = build_from_spec(config["normalizer"], folder / CONFIG_NAME, "normalizer")
+        _load_part(model, tensors, f"fold_{fold}.model.", weights_path)
+        _load_part(normalizer, tensors, f"fold_{fold}.normalizer.", weights_path)
+        _check_output_size(model, labels, folder / LABELS_NAME)
+        models.append(model.eval())
+        normalizers.append(normalizer.eval())
+    prefixes = tuple(f"fold_{fold}.{part}." for fold in config["folds"] for part in _PARTS)
+    unused = sorted(name for name in tensors if not name.startswith(prefixes))
+    if unused:
+        raise InputFileError(weights_path, f"tensors the config does not describe: {unused[:5]}")
+    return ModelFolder(folder, config, labels, models, normalizers)
+
+
+def _refuse_tags(node: Any, path: Path) -> None:
+    tag = node.tag
+    if tag not in _PLAIN_TAGS:
+        raise InputFileError(
+            path,
+            f"line {node.start_mark.line + 1}: tag {tag} refused (a model folder's config is "
+            "plain data; tags could import or call code)",
+        )
+    if isinstance(node.value, list):
+        for item in node.value:
+            for child in item if isinstance(item, tuple) else (item,):
+                _refuse_tags(child, path)
+
+
+def _load_part(
+    module: nn.Module, tensors: Mapping[str, torch.Tensor], prefix: str, path: Path
+) -> None:
+    own = module.state_dict()
+    given = {n.removeprefix(prefix): t for n, t in tensors.items() if n.startswith(prefix)}
+    missing = sorted(prefix + n for n in set(own) - set(given))
+    unexpected = sorted(prefix + n for n in set(given) - set(own))
+    wrong = sorted(
+        f"{prefix}{n} {tuple(given[n].shape)} (config: {tuple(t.shape)})"
+        for n, t in own.items()
+        if n in given and given[n].shape != t.shape
+    )
+    for problem, names in (("missing", missing), ("unexpected", unexpected), ("misshapen", wrong)):
+        if names:
+            raise InputFileError(
+                path, f"weights do not fit the config: {problem} tensors {names[:5]}"
+                + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            )
+    module.load_state_dict(given, strict=True)
+
+
+def _check_output_size(model: nn.Module, labels: list[str], path: Path) -> None:
+    outputs = [m.out_features for m in model.modules() if isinstance(m, nn.Linear)][-1:]
+    if outputs and outputs[0] != len(labels):
+        raise InputFileError(
+            path, f"{len(labels)} labels but the model has {outputs[0]} outputs"
+        )

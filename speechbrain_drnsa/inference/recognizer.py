@@ -1,0 +1,384 @@
+"""EmotionRecognizer: classify speech with an exported model, as SpeechBrain's EncoderClassifier.
+
+``from_hparams(source)`` loads a model folder or a hub id without running code
+from it (:mod:`speechbrain_drnsa.inference.folder`); ``classify_file``,
+``classify_batch`` and ``encode_batch`` follow
+``speechbrain.inference.classifiers.EncoderClassifier``. A folder of several
+folds is an ensemble: the output probabilities are the mean of the folds'.
+
+Per-speaker models (trained on LLDs standardised with each speaker's own
+statistics) need the speaker's statistics: :meth:`EmotionRecognizer.enrol`
+computes them from several files of that speaker. Without an enrolled
+speaker, each file is standardised with its own statistics, the closest
+stand-in for a speaker's (the training statistics would feed the model raw,
+unstandardised LLDs it never saw); this is logged once.
+"""
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.features.normalize import FeatureNormalizer
+from speechbrain_drnsa.features.opensmile import OpenSmileLLD
+from speechbrain_drnsa.inference.folder import ModelFolder, load_model_folder
+from speechbrain_drnsa.inference.hub import resolve_source
+from speechbrain_drnsa.inference.windows import read_windows
+from speechbrain_drnsa.io import load_json, write_json_atomic
+
+__all__ = ["EmotionRecognizer", "FileResult", "WindowResult"]
+
+logger = logging.getLogger(__name__)
+_SILENCE_PEAK = 1e-4  # below -80 dBFS: nothing to classify
+
+
+@dataclass
+class WindowResult:
+    """The classification of one window of a file (start and end in seconds)."""
+
+    start_s: float
+    end_s: float
+    label: str
+    score: float
+    probabilities: list[float]
+
+
+@dataclass
+class FileResult:
+    """A file's classification: the mean of its windows' probabilities, and each window's."""
+
+    path: str
+    label: str
+    score: float
+    probabilities: list[float]
+    windows: list[WindowResult]
+    warnings: list[str] = field(default_factory=list)
+
+
+class EmotionRecognizer:
+    """Classify the emotion of speech with an exported DRN-MHSA model (or an ensemble of folds).
+
+    Arguments
+    ---------
+    folder : ModelFolder
+        From :func:`~speechbrain_drnsa.inference.folder.load_model_folder`.
+    device : str
+        Torch device of the models (features are computed on the CPU).
+
+    Usage (a runnable version is ``tests/test_inference_recognizer.py``)::
+
+        recognizer = EmotionRecognizer.from_hparams("pretrained/drnsa")
+        out_prob, score, index, text_lab = recognizer.classify_file("a.wav")
+    """
+
+    def __init__(self, folder: ModelFolder, device: str = "cpu"):
+        self.folder = folder
+        self.device = torch.device(device)
+        self.labels = list(folder.labels)
+        self.models = [model.to(self.device) for model in folder.models]
+        self.normalizers = [norm.to(self.device) for norm in folder.normalizers]
+        self.speaker_normalization = bool(folder.config["speaker_normalization"])
+        window = folder.config.get("inference_window", {})
+        self.window_s = float(window.get("length_s", 10.0))
+        self.hop_s = float(window.get("hop_s", self.window_s / 2))
+        self.extractor = OpenSmileLLD()
+        self.speakers: dict[str, FeatureNormalizer] = {}
+        self._warned_no_speaker = False
+        expected = folder.config["features"].get("config_hash")
+        if expected and expected != self.extractor.config_hash:
+            logger.warning(
+                "%s: features were computed with another openSMILE configuration or version "
+                "(hash %s..., here %s...); predictions may differ from the training run's",
+                folder.path, expected[:12], self.extractor.config_hash[:12],
+            )
+
+    @classmethod
+    def from_hparams(
+        cls,
+        source: str | PathLike,
+        savedir: str | PathLike | None = None,
+        run_opts: dict[str, Any] | None = None,
+        revision: str | None = None,
+    ) -> "EmotionRecognizer":
+        """Load a model folder or a hub id (``owner/name``), running no code from it.
+
+        Arguments
+        ---------
+        source : str or PathLike
+            A folder written by :func:`~speechbrain_drnsa.inference.export`, or a hub id.
+        savedir : str or PathLike, optional
+            Hub cache folder for a hub id.
+        run_opts : dict, optional
+            ``{"device": "cuda:0"}``; CPU by default.
+        revision : str, optional
+            Hub branch, tag or commit.
+
+        Returns
+        -------
+        EmotionRecognizer
+            Ready to classify.
+        """
+        folder, root = resolve_source(source, savedir, revision)
+        device = (run_opts or {}).get("device", "cpu")
+        return cls(load_model_folder(folder, root), device=device)
+
+    def classify_batch(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None, speaker: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+        """Classify a padded batch of 16 kHz waveforms.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``(batch, time)`` at the model's sample rate (16 kHz).
+        wav_lens : torch.Tensor, optional
+            Relative lengths ``(batch,)``; None: no padding.
+        speaker : str, optional
+            An enrolled speaker (per-speaker models only).
+
+        Returns
+        -------
+        out_prob : torch.Tensor
+            ``(batch, classes)`` class probabilities (mean over the folds).
+        score : torch.Tensor
+            ``(batch,)`` the highest probability.
+        index : torch.Tensor
+            ``(batch,)`` its class index.
+        text_lab : list of str
+            Its label.
+        """
+        out_prob = self._probabilities(self._batch_features(wavs, wav_lens), speaker)
+        return self._decide(out_prob)
+
+    def encode_batch(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None, speaker: str | None = None
+    ) -> torch.Tensor:
+        """Utterance embeddings: the LSTM-pooled vector of every fold's model.
+
+        The folds' models are trained separately, so their embedding spaces
+        differ: one embedding per fold is returned, not their mean.
+
+        Arguments
+        ---------
+        wavs, wav_lens, speaker
+            As in :meth:`classify_batch`.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, folds, embedding)``; ``(batch, 1, embedding)`` for one
+            model, as ``EncoderClassifier.encode_batch``.
+        """
+        feats, lengths = self._standardized(self._batch_features(wavs, wav_lens), speaker)
+        with torch.no_grad():
+            embeddings = [
+                model.pooling(*model.encoder(norm(feats, lengths), lengths))
+                for model, norm in zip(self.models, self.normalizers)
+            ]
+        return torch.stack(embeddings, dim=1).cpu()
+
+    def classify_file(
+        self, path: str | PathLike, speaker: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+        """Classify one audio file (any rate, any channels; long files in windows).
+
+        Arguments
+        ---------
+        path : str or PathLike
+            The audio file.
+        speaker : str, optional
+            An enrolled speaker (per-speaker models only).
+
+        Returns
+        -------
+        tuple
+            ``(out_prob (1, classes), score (1,), index (1,), text_lab [label])``
+            as :meth:`classify_batch`; long files: mean of the windows'.
+        """
+        result = self.classify_windows(path, speaker=speaker)
+        return self._decide(torch.tensor([result.probabilities]))
+
+    def classify_windows(
+        self,
+        path: str | PathLike,
+        speaker: str | None = None,
+        window_s: float | None = None,
+        hop_s: float | None = None,
+    ) -> FileResult:
+        """Classify a file window by window (one window when it is short enough).
+
+        Arguments
+        ---------
+        path : str or PathLike
+            The audio file.
+        speaker : str, optional
+            An enrolled speaker (per-speaker models only).
+        window_s, hop_s : float, optional
+            Window and hop in seconds (default: the model folder's, 10 and 5 s).
+
+        Returns
+        -------
+        FileResult
+            Aggregate (mean of the windows' probabilities), per-window results
+            with start and end times, and warnings (silence, very short audio).
+        """
+        window_s = window_s or self.window_s
+        hop_s = hop_s or min(self.hop_s, window_s)
+        segments, warnings, peak = [], [], 0.0
+        for segment in read_windows(path, window_s, hop_s):
+            peak = max(peak, float(segment.signal.abs().max()))
+            feats = self.extractor.extract(segment.signal, segment.sample_rate)
+            segments.append((segment.start_s, segment.end_s, feats))
+        if peak < _SILENCE_PEAK:
+            warnings.append(f"{path}: silent (peak {peak:.1e}); the label carries no information")
+        frames, stride = sum(f.shape[0] for *_, f in segments), self.models[0].encoder.total_stride
+        if frames < stride:
+            warnings.append(
+                f"{path}: {segments[-1][1] * 1000:.0f} ms gives {frames} LLD frame(s), fewer than "
+                f"one encoder output frame summarises ({stride}); the label is unreliable"
+            )
+        for warning in warnings:
+            logger.warning(warning)
+        statistics = self._file_statistics([feats for *_, feats in segments], speaker)
+        windows = []
+        for start, end, feats in segments:
+            probs = self._probabilities([feats], speaker, statistics)[0]
+            windows.append(WindowResult(start, end, *self._best(probs), probs.tolist()))
+        mean = torch.tensor([w.probabilities for w in windows]).mean(dim=0)
+        return FileResult(str(path), *self._best(mean), mean.tolist(), windows, warnings)
+
+    def enrol(self, speaker: str, files: str | PathLike | Iterable[str | PathLike]) -> int:
+        """Compute a speaker's LLD statistics from several of their files, kept for later calls.
+
+        Arguments
+        ---------
+        speaker : str
+            A name to refer to the speaker with.
+        files : str, PathLike or iterable of them
+            A folder (its audio files, recursively) or a list of files.
+
+        Returns
+        -------
+        int
+            The number of 10 ms frames the statistics cover.
+        """
+        paths = _audio_files(files)
+        if not paths:
+            raise InputFileError(str(files), f"no audio files to enrol speaker {speaker!r} with")
+        feats = (
+            self.extractor.extract(segment.signal, segment.sample_rate)
+            for path in paths
+            for segment in read_windows(path, self.window_s, self.window_s)
+        )
+        self.speakers[speaker] = FeatureNormalizer(len(self.extractor.feature_names)).fit(feats)
+        return int(self.speakers[speaker].count)
+
+    def save_speakers(self, path: str | PathLike) -> Path:
+        """Write the enrolled speakers' statistics to a JSON file (:meth:`load_speakers`)."""
+        data = {
+            name: {"mean": s.mean.tolist(), "std": s.std.tolist(), "count": int(s.count)}
+            for name, s in self.speakers.items()
+        }
+        return write_json_atomic(data, path)
+
+    def load_speakers(self, path: str | PathLike) -> list[str]:
+        """Read speakers' statistics written by :meth:`save_speakers`; returns their names."""
+        for name, stats in load_json(path).items():
+            norm = FeatureNormalizer(len(stats["mean"]))
+            norm.mean.copy_(torch.tensor(stats["mean"]))
+            norm.std.copy_(torch.tensor(stats["std"]))
+            norm.count.fill_(int(stats["count"]))
+            self.speakers[name] = norm
+        return sorted(self.speakers)
+
+    def _batch_features(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None
+    ) -> list[torch.Tensor]:
+        wavs = wavs.unsqueeze(0) if wavs.dim() == 1 else wavs
+        lens = torch.ones(wavs.shape[0]) if wav_lens is None else wav_lens.cpu()
+        rate = self.extractor.sample_rate
+        return [
+            self.extractor.extract(wav[: max(1, round(float(n) * wavs.shape[1]))].cpu(), rate)
+            for wav, n in zip(wavs, lens)
+        ]
+
+    def _file_statistics(
+        self, feats: Sequence[torch.Tensor], speaker: str | None
+    ) -> FeatureNormalizer | None:
+        if not self.speaker_normalization:
+            return None
+        if speaker is not None:
+            return self._speaker(speaker)
+        self._warn_no_speaker()
+        return FeatureNormalizer(feats[0].shape[1]).fit(feats)
+
+    def _standardized(
+        self, feats: list[torch.Tensor], speaker: str | None, statistics: Any = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.speaker_normalization:
+            if statistics is None and speaker is not None:
+                statistics = self._speaker(speaker)
+            if statistics is None:
+                self._warn_no_speaker()
+            feats = [
+                (statistics or FeatureNormalizer(f.shape[1]).fit([f]))(f.unsqueeze(0))[0]
+                for f in feats
+            ]
+        longest = max(f.shape[0] for f in feats)
+        padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
+        lengths = torch.tensor([f.shape[0] / longest for f in feats])
+        return padded.to(self.device), lengths.to(self.device)
+
+    def _probabilities(
+        self, feats: list[torch.Tensor], speaker: str | None, statistics: Any = None
+    ) -> torch.Tensor:
+        feats, lengths = self._standardized(feats, speaker, statistics)
+        with torch.no_grad():
+            probs = [
+                model(norm(feats, lengths), lengths).softmax(dim=-1)
+                for model, norm in zip(self.models, self.normalizers)
+            ]
+        return torch.stack(probs).mean(dim=0).cpu()
+
+    def _decide(
+        self, out_prob: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+        score, index = out_prob.max(dim=-1)
+        return out_prob, score, index, [self.labels[i] for i in index.tolist()]
+
+    def _best(self, probs: torch.Tensor) -> tuple[str, float]:
+        index = int(probs.argmax())
+        return self.labels[index], float(probs[index])
+
+    def _speaker(self, speaker: str) -> FeatureNormalizer:
+        if speaker not in self.speakers:
+            enrolled = sorted(self.speakers)
+            raise KeyError(f"speaker {speaker!r} is not enrolled; enrolled: {enrolled}")
+        return self.speakers[speaker]
+
+    def _warn_no_speaker(self) -> None:
+        if not self._warned_no_speaker:
+            self._warned_no_speaker = True
+            logger.warning(
+                "this model expects per-speaker standardised LLDs and no speaker was given: "
+                "each file is standardised with its own statistics (enrol speakers for better "
+                "estimates); said once"
+            )
+
+
+def _audio_files(files: str | PathLike | Iterable[str | PathLike]) -> list[Path]:
+    if isinstance(files, (str, PathLike)):
+        path = Path(files)
+        if path.is_dir():
+            return sorted(p for p in path.rglob("*") if p.is_file() and _is_audio_name(p))
+        return [path]
+    return [Path(p) for p in files]
+
+
+def _is_audio_name(path: Path) -> bool:
+    return path.suffix.lower() in {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au"}
