@@ -14,7 +14,7 @@ from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
 from speechbrain_drnsa.inference import EmotionRecognizer, export
 from speechbrain_drnsa.training.checkpoint import load_checkpoint
-from speechbrain_drnsa.training.crossval import build_model
+from speechbrain_drnsa.training.hparams import build_model
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY, SERModule
 from speechbrain_drnsa.training.pretrained import resolve_checkpoint
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import safetensors.torch
+import torch
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.inference.export import config_yaml_text
@@ -37,7 +38,8 @@ def folder(tmp_path) -> Path:
     model = build_from_spec(SPEC, "spec")
     norm = build_from_spec({"class": "FeatureNormalizer", "args": {}}, "spec")
     tensors = {f"fold_0.model.{k}": v for k, v in model.state_dict().items()}
-    tensors.update({f"fold_0.normalizer.{k}": v for k, v in norm.state_dict().items()})
+    tensors.update({f"fold_0.normalizer.{k}": v for k, v in norm.state_dict().items()
+                    if isinstance(v, torch.Tensor)})
     safetensors.torch.save_file(tensors, out / "model.safetensors")
     config = {"labels": ["neu", "ang"], "folds": [0], "model": SPEC,
               "normalizer": {"class": "FeatureNormalizer", "args": {}},

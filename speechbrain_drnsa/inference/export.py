@@ -24,6 +24,7 @@ from typing import Any
 
 import ruamel.yaml
 import safetensors.torch
+import torch
 
 from speechbrain_drnsa import __version__
 from speechbrain_drnsa.errors import InputFileError
@@ -39,10 +40,10 @@ from speechbrain_drnsa.inference.folder import (
 )
 from speechbrain_drnsa.inference.model_card import model_card
 from speechbrain_drnsa.io import load_json, write_bytes_atomic, write_text_atomic
+from speechbrain_drnsa.results.report import read_finished_folds
 from speechbrain_drnsa.training.checkpoint import load_checkpoint
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
 from speechbrain_drnsa.training.pretrained import resolve_checkpoint
-from speechbrain_drnsa.training.report import read_finished_folds
 
 __all__ = ["config_yaml_text", "export", "find_checkpoints"]
 
@@ -134,7 +135,9 @@ def export(
         checkpoint = load_checkpoint(path)
         blocks[fold] = _describe(path, checkpoint, _fold_hparams(path))
         for name, tensor in checkpoint["state_dict"].items():
-            if name.startswith(("model.", "normalizer.")):
+            # the training corpus's per-speaker statistics (extra state) stay behind: a user
+            # enrols their own speakers (EmotionRecognizer.enrol)
+            if name.startswith(("model.", "normalizer.")) and isinstance(tensor, torch.Tensor):
                 tensors[f"fold_{fold}.{name}"] = tensor.contiguous()
     first_fold = min(blocks)
     for fold, block in blocks.items():
