@@ -11,14 +11,10 @@ import soundfile as sf
 import torch
 
 from speechbrain_drnsa import cli
-from speechbrain_drnsa.baselines import functionals, functionals_svm
+from speechbrain_drnsa.baselines import functionals, functionals_svm, svm
 from speechbrain_drnsa.baselines.functionals import extract_functionals
-from speechbrain_drnsa.baselines.functionals_svm import (
-    choose_c,
-    run_baselines,
-    run_svm_baseline,
-    speaker_standardise,
-)
+from speechbrain_drnsa.baselines.functionals_svm import run_baselines, run_svm_baseline
+from speechbrain_drnsa.baselines.svm import choose_c, speaker_standardise
 from speechbrain_drnsa.data.folds import leave_one_speaker_out, load_folds, save_folds
 from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
@@ -95,7 +91,7 @@ def test_choosing_c_never_sees_the_test_speaker(corpus, tmp_path, monkeypatch):
         seen.append((len(features), set(speakers)))
         return choose_c(features, labels, speakers, *args, **kwargs)
 
-    monkeypatch.setattr(functionals_svm, "choose_c", recording_choose_c)
+    monkeypatch.setattr(svm, "choose_c", recording_choose_c)
     run_svm_baseline(manifest_path, folds_path, tmp_path / "out", c_grid=[0.01, 1.0])
     folds = load_folds(folds_path)
     assert len(seen) == len(folds)
@@ -201,7 +197,7 @@ def test_bad_options_and_folds(corpus, tmp_path):
 def test_missing_scikit_learn_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     with pytest.raises(ImportError, match=r"pip install speechbrain-drnsa\[baseline\]"):
-        functionals_svm.make_svm(1.0)
+        svm.make_svm(1.0)
 
 
 def _tones(folder: Path) -> Path:
