@@ -15,7 +15,8 @@ from speechbrain_drnsa.baselines import functionals, functionals_svm, svm
 from speechbrain_drnsa.baselines.functionals import extract_functionals
 from speechbrain_drnsa.baselines.functionals_svm import run_baselines, run_svm_baseline
 from speechbrain_drnsa.baselines.svm import choose_c, speaker_standardise
-from speechbrain_drnsa.data.folds import leave_one_speaker_out, load_folds, save_folds
+from speechbrain_drnsa.data.fold_files import load_folds, save_folds
+from speechbrain_drnsa.data.folds import leave_one_speaker_out
 from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.results.scores import scores_from_confusion

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from speechbrain_drnsa.data.csv_corpus import prepare_csv_corpus, read_corpus_csv
-from speechbrain_drnsa.data.folds import folds_file, load_folds
+from speechbrain_drnsa.data.fold_files import folds_file, load_folds
 from speechbrain_drnsa.data.iemocap import MANIFEST_NAME as IEMOCAP_MANIFEST
 from speechbrain_drnsa.io import load_json
 from speechbrain_drnsa.errors import InputFileError

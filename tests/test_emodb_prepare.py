@@ -16,7 +16,7 @@ from speechbrain_drnsa.data.emodb import (
     parse_emodb_name,
     prepare_emodb,
 )
-from speechbrain_drnsa.data.folds import folds_file, load_folds
+from speechbrain_drnsa.data.fold_files import folds_file, load_folds
 from speechbrain_drnsa.io import load_json
 from speechbrain_drnsa.errors import InputFileError
 

@@ -5,13 +5,12 @@ from collections import Counter
 
 import pytest
 
+from speechbrain_drnsa.data.fold_files import load_folds, save_folds
 from speechbrain_drnsa.data.folds import (
     PROTOCOLS,
     Fold,
     leave_one_speaker_out,
-    load_folds,
     make_folds,
-    save_folds,
     speaker_kfold,
     stratified_kfold,
 )

@@ -12,7 +12,8 @@ import soundfile as sf
 
 from speechbrain_drnsa.data import iemocap
 from speechbrain_drnsa.data.demo import DEMO_LABELS_NAME, make_demo_corpus
-from speechbrain_drnsa.data.folds import load_folds, make_folds
+from speechbrain_drnsa.data.fold_files import load_folds
+from speechbrain_drnsa.data.folds import make_folds
 from speechbrain_drnsa.data.iemocap import (
     EMOTION_MAP,
     MANIFEST_NAME,

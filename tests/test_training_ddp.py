@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from speechbrain_drnsa.data.folds import load_folds
+from speechbrain_drnsa.data.fold_files import load_folds
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "IEMOCAP"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from speechbrain_drnsa.baselines.functionals import FEATURE_SETS
 from speechbrain_drnsa.baselines.functionals_svm import NORMALISATIONS, run_baselines
 from speechbrain_drnsa.data.emodb import CLASS_SETS, prepare_emodb
-from speechbrain_drnsa.data.folds import folds_file
+from speechbrain_drnsa.data.fold_files import folds_file
 from speechbrain_drnsa.errors import InputFileError
 
 __all__ = ["main"]

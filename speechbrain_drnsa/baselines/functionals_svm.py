@@ -38,7 +38,7 @@ import torch
 
 from speechbrain_drnsa.baselines.functionals import extract_functionals
 from speechbrain_drnsa.baselines.svm import DEFAULT_C_GRID, fit_predict, speaker_standardise
-from speechbrain_drnsa.data.folds import load_folds
+from speechbrain_drnsa.data.fold_files import load_folds
 from speechbrain_drnsa.io import load_json, write_json_atomic, write_text_atomic
 from speechbrain_drnsa.results.report import fold_folder, write_fold_report, write_summary
 from speechbrain_drnsa.results.scores import SCORE_NAMES, Evaluation, scores_from_confusion
@@ -203,7 +203,8 @@ def run_baselines(
     -------
     >>> import tempfile
     >>> import soundfile as sf
-    >>> from speechbrain_drnsa.data.folds import leave_one_speaker_out, save_folds
+    >>> from speechbrain_drnsa.data.fold_files import save_folds
+    >>> from speechbrain_drnsa.data.folds import leave_one_speaker_out
     >>> folder = Path(tempfile.mkdtemp())
     >>> rng = np.random.default_rng(0)
     >>> manifest = {}

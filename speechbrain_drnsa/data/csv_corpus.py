@@ -32,7 +32,8 @@ from typing import Any, NamedTuple
 
 import soundfile as sf
 
-from speechbrain_drnsa.data.folds import folds_file, make_folds, save_folds
+from speechbrain_drnsa.data.fold_files import folds_file, save_folds
+from speechbrain_drnsa.data.folds import make_folds
 from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 

@@ -24,19 +24,16 @@ Protocols selectable by name with :func:`make_folds`:
 ``speaker_kfold<N>``, e.g. ``speaker_kfold5``
     Speakers grouped into N folds, see :func:`speaker_kfold`.
 
-Fold files hold a JSON list of ``{"train": [...], "valid": [...], "test": [...]}``.
+Fold files (:mod:`speechbrain_drnsa.data.fold_files`) hold a JSON list of
+``{"train": [...], "valid": [...], "test": [...]}``.
 """
 
 import random
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from os import PathLike
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from speechbrain_drnsa.io import load_json, write_json_atomic
-from speechbrain_drnsa.errors import InputFileError
 
 __all__ = [
     "Fold",
@@ -46,9 +43,6 @@ __all__ = [
     "leave_one_speaker_out",
     "speaker_kfold",
     "stratified_kfold",
-    "folds_file",
-    "save_folds",
-    "load_folds",
 ]
 
 #: Protocol names accepted by :func:`make_folds`, besides ``speaker_kfold<N>``.
@@ -286,90 +280,6 @@ def stratified_kfold(manifest: Manifest, n_folds: int = 10, seed: int = 1234) ->
         raise ValueError(f"stratified_kfold needs at least {n_folds} utterances, got {dealt}")
     groups = {str(k): ids for k, ids in parts.items()}
     return [_fold(groups, test=[str(k)], valid=[str((k + 1) % n_folds)]) for k in range(n_folds)]
-
-
-def folds_file(save_folder: str | PathLike, protocol: str) -> Path:
-    """Path of the folds file of ``protocol`` beside the manifests.
-
-    Arguments
-    ---------
-    save_folder : str or PathLike
-        The folder holding the manifests.
-    protocol : str
-        The protocol name.
-
-    Returns
-    -------
-    pathlib.Path
-        ``save_folder/folds_<protocol>.json``.
-
-    Example
-    -------
-    >>> folds_file("prep", "speaker10").as_posix()
-    'prep/folds_speaker10.json'
-    """
-    return Path(save_folder) / f"folds_{protocol}.json"
-
-
-def save_folds(folds: Iterable[Fold], path: str | PathLike) -> Path:
-    """Write folds to a JSON file atomically.
-
-    Arguments
-    ---------
-    folds : iterable of Fold
-        The folds.
-    path : str or PathLike
-        Destination file.
-
-    Returns
-    -------
-    pathlib.Path
-        The path written.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = save_folds([Fold(["a"], ["b"], ["c"])], tempfile.mkdtemp() + "/f.json")
-    >>> load_folds(path)
-    [Fold(train=['a'], valid=['b'], test=['c'])]
-    """
-    return write_json_atomic([fold._asdict() for fold in folds], path)
-
-
-def load_folds(path: str | PathLike) -> list[Fold]:
-    """Read folds written by :func:`save_folds`.
-
-    Arguments
-    ---------
-    path : str or PathLike
-        A folds file.
-
-    Returns
-    -------
-    list of Fold
-        The folds.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = save_folds([Fold(["a"], ["b"], ["c"])], tempfile.mkdtemp() + "/f.json")
-    >>> load_folds(path)[0].test
-    ['c']
-    """
-    data = load_json(path)
-    if not isinstance(data, list) or not data:
-        raise InputFileError(path, "not a folds file: expected a non-empty JSON list")
-    folds = []
-    for k, entry in enumerate(data):
-        if not isinstance(entry, dict) or set(entry) != set(Fold._fields):
-            raise InputFileError(path, f"fold {k} must have exactly the keys train, valid, test")
-        for part in Fold._fields:
-            if not isinstance(entry[part], list) or not all(
-                isinstance(utt, str) for utt in entry[part]
-            ):
-                raise InputFileError(path, f"fold {k}: {part} must be a list of utterance ids")
-        folds.append(Fold(**entry))
-    return folds
 
 
 def _session_partner_folds(manifest: Manifest) -> list[Fold]:

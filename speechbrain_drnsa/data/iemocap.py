@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 
 import soundfile as sf
 
-from speechbrain_drnsa.data.folds import check_protocol, folds_file, make_folds, save_folds
+from speechbrain_drnsa.data.fold_files import folds_file, save_folds
+from speechbrain_drnsa.data.folds import check_protocol, make_folds
 from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 

@@ -26,7 +26,8 @@ from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.dataio.dataset import DynamicItemDataset
 from torch.utils.data import DataLoader
 
-from speechbrain_drnsa.data.folds import Fold, load_folds
+from speechbrain_drnsa.data.fold_files import load_folds
+from speechbrain_drnsa.data.folds import Fold
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.cache import FeatureIndex, load_features
 from speechbrain_drnsa.features.normalize import FeatureNormalizer

@@ -26,7 +26,7 @@ from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_only
 
-from speechbrain_drnsa.data.folds import folds_file, load_folds
+from speechbrain_drnsa.data.fold_files import folds_file, load_folds
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.cache import FeatureIndex, index_features
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
