@@ -11,7 +11,8 @@ import soundfile as sf
 
 from speechbrain_drnsa.cli import main
 from speechbrain_drnsa.data.demo import DEMO_LABELS_NAME, make_demo_corpus
-from speechbrain_drnsa.data.iemocap import EMOTION_MAP, parse_emo_evaluation, speaker_of
+from speechbrain_drnsa.data.emo_evaluation import parse_emo_evaluation, speaker_of
+from speechbrain_drnsa.data.iemocap import EMOTION_MAP
 
 SUMMARY = re.compile(
     r"\[\d+\.\d{4} - \d+\.\d{4}\]\t(Ses\S+)\t([a-z]{3})\t\[(\d\.\d{4}), (\d\.\d{4}), (\d\.\d{4})\]"

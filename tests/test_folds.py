@@ -14,7 +14,8 @@ from speechbrain_drnsa.data.folds import (
     speaker_kfold,
     stratified_kfold,
 )
-from speechbrain_drnsa.data.iemocap import MANIFEST_NAME, speaker_of
+from speechbrain_drnsa.data.emo_evaluation import speaker_of
+from speechbrain_drnsa.data.iemocap import MANIFEST_NAME
 from speechbrain_drnsa.errors import InputFileError
 
 SPEAKER_PROTOCOLS = ("speaker10", "session5", "loso", "speaker_kfold5", "speaker_kfold3")

@@ -14,13 +14,8 @@ from speechbrain_drnsa.data import iemocap
 from speechbrain_drnsa.data.demo import DEMO_LABELS_NAME, make_demo_corpus
 from speechbrain_drnsa.data.fold_files import load_folds
 from speechbrain_drnsa.data.folds import make_folds
-from speechbrain_drnsa.data.iemocap import (
-    EMOTION_MAP,
-    MANIFEST_NAME,
-    parse_emo_evaluation,
-    prepare_iemocap,
-    speaker_of,
-)
+from speechbrain_drnsa.data.emo_evaluation import parse_emo_evaluation, speaker_of
+from speechbrain_drnsa.data.iemocap import EMOTION_MAP, MANIFEST_NAME, prepare_iemocap
 from speechbrain_drnsa.errors import InputFileError
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "IEMOCAP" / "iemocap_prepare.py"
