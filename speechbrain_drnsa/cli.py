@@ -70,8 +70,8 @@ def _compare(args: argparse.Namespace) -> int:
         name, equals, folder = item.rpartition("=")
         experiments[name if equals else folder] = folder
     try:
-        table = comparison_table(experiments)
-    except ValueError as err:  # InputFileError: a folder without finished folds
+        table = comparison_table(experiments, paired_with=args.paired_with)
+    except ValueError as err:  # InputFileError: a folder without finished folds; a bad row
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(table, end="")
@@ -209,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "experiments", nargs="+", metavar="[NAME=]FOLDER",
         help="experiment folders results/<experiment>/<seed>, each optionally named NAME=",
+    )
+    compare.add_argument(
+        "--paired-with", nargs="*", default=None, metavar="NAME",
+        help="rows to test every other row against (Wilcoxon signed-rank over fold x seed "
+        "UAs; default: the first row; none given: no test)",
     )
     compare.set_defaults(func=_compare)
 

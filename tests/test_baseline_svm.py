@@ -270,3 +270,21 @@ def test_cli_baseline_runs_on_real_audio(tmp_path, capsys):
                        str(tmp_path / "out2"), "--data-root", str(tmp_path)])
     assert status == 2
     assert "nope.json: file not found" in capsys.readouterr().err
+
+
+def test_choice_of_c_scores_with_the_reports_ua_not_balanced_accuracy(monkeypatch):
+    from sklearn.metrics import balanced_accuracy_score
+
+    true, predicted = np.array([0, 0, 1, 1]), np.array([0, 2, 1, 1])
+    # class 2 is predicted but absent: recall 0 for the reports, dropped by scikit-learn
+    assert svm.unweighted_accuracy(true, predicted, 3) == pytest.approx(0.5)
+    with pytest.warns(UserWarning):
+        assert balanced_accuracy_score(true, predicted) == pytest.approx(0.75)
+    calls = []
+    real = svm.unweighted_accuracy
+    monkeypatch.setattr(svm, "unweighted_accuracy",
+                        lambda *args: calls.append(args[2]) or real(*args))
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1, 2], 4)
+    svm.choose_c(rng.normal(size=(12, 3)) + y[:, None], y, ["a"] * 6 + ["b"] * 6, c_grid=[1.0])
+    assert calls == [3, 3]  # once per held-out speaker, over all three classes

@@ -1,6 +1,7 @@
 """The IEMOCAP recipe's hparams: shared settings, overrides, typos, demo mode."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,27 @@ def test_malformed_command_lines_stop_with_usage():
         parse_command_line([])
     with pytest.raises(SystemExit, match="--fold needs a value"):
         parse_command_line(["x.yaml", "--fold"])
+
+
+def test_seeds_run_every_seed_and_summarise_their_spread(train_tiny, tmp_path):
+    assert train_tiny(tmp_path, "--fold=0", "--seeds=[5, 6]", "--max_epochs=1") == 0
+    experiment = tmp_path / "drn_mhsa"
+    assert (experiment / "5" / "fold_0" / "metrics.json").is_file()
+    assert (experiment / "6" / "fold_0" / "metrics.json").is_file()
+    summary = json.loads((experiment / "summary.json").read_text())
+    assert set(summary["seeds"]) == {"5", "6"}
+    uas = [json.loads((experiment / s / "fold_0" / "metrics.json").read_text())["UA"]
+           for s in ("5", "6")]
+    assert summary["mean"]["UA"] == pytest.approx(sum(uas) / 2)
+    assert summary["std_seed_to_seed"]["UA"] == pytest.approx(abs(uas[0] - uas[1]) / 2)
+    assert "std seed to seed" in (experiment / "summary.md").read_text()
+    # a later run with more seeds resumes: the finished seeds are not trained again
+    metrics_5 = (experiment / "5" / "fold_0" / "metrics.json").read_text()
+    assert train_tiny(tmp_path, "--fold=0", "--seeds=[5, 6, 7]", "--max_epochs=1") == 0
+    assert (experiment / "5" / "fold_0" / "metrics.json").read_text() == metrics_5
+    assert set(json.loads((experiment / "summary.json").read_text())["seeds"]) == {"5", "6", "7"}
+
+
+def test_seeds_must_be_a_list_of_integers(train_tiny, tmp_path, caplog):
+    assert train_tiny(tmp_path, "--seeds=[1, two]") == 2
+    assert "seeds must be a list of integers" in caplog.text

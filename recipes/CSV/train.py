@@ -21,11 +21,12 @@ from collections.abc import Sequence
 
 from speechbrain_drnsa.training import (
     RECIPE_ERRORS,
-    load_recipe_hparams,
+    load_seed_runs,
     parse_command_line,
     prepare_experiment,
     run_folds,
     write_run_summary,
+    write_seeds_summary,
 )
 
 logger = logging.getLogger("train")
@@ -36,11 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     hparams_file, overrides = parse_command_line(sys.argv[1:] if argv is None else argv)
     try:
-        hparams, hparams_text = load_recipe_hparams(hparams_file, overrides)
+        runs = load_seed_runs(hparams_file, overrides)  # one per seed of --seeds
+        hparams = runs[0][0]
         # manifest, folds and features, once, on the main process
         prepared = prepare_experiment(hparams)
-        run_folds(hparams, prepared, hparams_text)
-        summary = write_run_summary(hparams)
+        for seed_hparams, hparams_text in runs:
+            run_folds(seed_hparams, prepared, hparams_text)
+            summary = write_run_summary(seed_hparams)
+        if len(runs) > 1:
+            summary = write_seeds_summary([seed_hparams for seed_hparams, _ in runs])
     except RECIPE_ERRORS as err:
         logger.error("%s", err)  # one line naming the file, no traceback
         return 2

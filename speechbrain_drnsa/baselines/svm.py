@@ -9,12 +9,21 @@ option SER papers commonly report.
 scikit-learn is an optional extra: ``pip install speechbrain-drnsa[baseline]``.
 """
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
-__all__ = ["DEFAULT_C_GRID", "choose_c", "fit_predict", "make_svm", "speaker_standardise"]
+from speechbrain_drnsa.results.scores import scores_from_confusion
+
+__all__ = [
+    "DEFAULT_C_GRID",
+    "choose_c",
+    "fit_predict",
+    "make_svm",
+    "speaker_standardise",
+    "unweighted_accuracy",
+]
 
 DEFAULT_C_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 _INSTALL_HINT = (
@@ -145,8 +154,9 @@ def choose_c(
     >>> choose_c(x, y, ["a"] * 4 + ["b"] * 4 + ["c"] * 4, c_grid=[0.01, 1.0]) in (0.01, 1.0)
     True
     """
-    metrics, model_selection, _, preprocessing, svm = _sklearn()
+    _, model_selection, _, preprocessing, svm = _sklearn()
     speakers = np.asarray(speakers)
+    num_classes = int(np.max(labels)) + 1
     if len(set(speakers)) < 2:
         raise ValueError("choosing C needs at least two training speakers")
     grid = sorted(c_grid)
@@ -160,12 +170,35 @@ def choose_c(
         for i, c in enumerate(grid):
             model = svm.SVC(kernel="precomputed", C=c, class_weight=class_weight)
             model.fit(gram, labels[train])
-            with warnings.catch_warnings():
-                # a held-out speaker may lack a class (EmoDB's speaker 08 has no
-                # disgust); UA then averages over the classes that speaker has
-                warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-                ua[i] += metrics.balanced_accuracy_score(labels[held], model.predict(cross))
+            # the package's UA, as the reports count it: a class the held-out speaker
+            # lacks (EmoDB's speaker 08 has no disgust) but the SVM predicts has recall 0
+            ua[i] += unweighted_accuracy(labels[held], model.predict(cross), num_classes)
     return float(grid[int(np.argmax(ua))])
+
+
+def unweighted_accuracy(true: np.ndarray, predicted: np.ndarray, num_classes: int) -> float:
+    """UA as every report of the package counts it (:func:`scores_from_confusion`).
+
+    Arguments
+    ---------
+    true, predicted : numpy.ndarray
+        Class indices.
+    num_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    float
+        Mean recall over the classes that are true or predicted.
+
+    Example
+    -------
+    >>> unweighted_accuracy(np.array([0, 0, 1]), np.array([0, 2, 1]), 3)
+    0.5
+    """
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(confusion, (true, predicted), 1)
+    return scores_from_confusion(torch.from_numpy(confusion))["UA"]
 
 
 def fit_predict(

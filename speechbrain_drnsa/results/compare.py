@@ -12,7 +12,7 @@ does.
 """
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.results.scores import SCORE_NAMES
 from speechbrain_drnsa.results.report import read_finished_folds
+from speechbrain_drnsa.results.scores import SCORE_NAMES
+from speechbrain_drnsa.results.stats import pair_runs, paired_wilcoxon
 
 __all__ = ["comparison_table", "read_runs"]
 
@@ -70,26 +71,34 @@ def read_runs(folder: str | PathLike) -> Runs:
     return runs
 
 
-def comparison_table(experiments: Mapping[str, str | PathLike]) -> str:
-    """A markdown table with one row per experiment.
+def comparison_table(
+    experiments: Mapping[str, str | PathLike], paired_with: Sequence[str] | None = None
+) -> str:
+    """A markdown table with one row per experiment, each paired against reference rows.
 
     Arguments
     ---------
     experiments : mapping
         Row name to a run or experiment folder (:func:`read_runs`); all with
         the same labels.
+    paired_with : sequence of str, optional
+        Rows every other row is tested against (Wilcoxon signed-rank over
+        paired fold x seed UAs, :mod:`speechbrain_drnsa.results.stats`): one
+        column each. None: the first row; empty: no paired test.
 
     Returns
     -------
     str
         The table: UA, WA, F1 (mean ± std over folds, each fold averaged over
         seeds), pooled recall per class, UA per fold, epochs per fold and mean
-        UA per seed.
+        UA per seed, then the paired tests.
 
     Raises
     ------
     InputFileError
         If a folder has no finished fold or other labels than the first.
+    ValueError
+        If a reference row is not among the experiments.
 
     Example
     -------
@@ -101,25 +110,41 @@ def comparison_table(experiments: Mapping[str, str | PathLike]) -> str:
     ...                "labels": ["neu", "ang"], "confusion": confusion}
     ...     (folder / "1" / f"fold_{fold}").mkdir(parents=True)
     ...     _ = (folder / "1" / f"fold_{fold}" / "metrics.json").write_text(json.dumps(metrics))
-    >>> print(comparison_table({"tiny": folder}).splitlines()[-1].replace(" ± 0.1250", ""))
+    >>> table = comparison_table({"tiny": folder}, paired_with=[])
+    >>> print(table.splitlines()[-1].replace(" ± 0.1250", ""))
     | tiny | 0.6250 | 0.6250 | 0.6250 | 0.750 | 0.500 | 0.750, 0.500 | 9, 10 | 0.625 (1) |
     """
+    references = list(experiments)[:1] if paired_with is None else list(paired_with)
+    unknown = [name for name in references if name not in experiments]
+    if unknown:
+        raise ValueError(f"no row named {unknown[0]!r} to pair with; rows: {list(experiments)}")
+    every_runs = {name: read_runs(folder) for name, folder in experiments.items()}
     rows, labels = [], None
     for name, folder in experiments.items():
-        runs = read_runs(folder)
+        runs = every_runs[name]
         run_labels = {tuple(m["labels"]) for folds in runs.values() for m in folds.values()}
         if labels is None:
             labels = next(iter(run_labels))
         if run_labels != {labels}:
             raise InputFileError(folder, f"labels {sorted(run_labels)} differ from {labels}")
-        rows.append(_row(name, runs))
+        tests = [_paired_cell(runs, every_runs[ref]) if ref != name else "(reference)"
+                 for ref in references]
+        rows.append(_row(name, runs, tests))
     header = ["system", *SCORE_NAMES, *(f"recall {label}" for label in labels)]
     header += ["UA per fold", "epochs per fold", "mean UA per seed"]
+    header += [f"UA vs {ref}: mean difference (Wilcoxon p, pairs)" for ref in references]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + rows) + "\n"
 
 
-def _row(name: str, runs: Runs) -> str:
+def _paired_cell(runs: Runs, reference: Runs) -> str:
+    try:
+        return str(paired_wilcoxon(*pair_runs(runs, reference)))
+    except ValueError as err:  # no shared fold or seed
+        return f"not paired: {err}"
+
+
+def _row(name: str, runs: Runs, tests: Sequence[str] = ()) -> str:
     folds = sorted(next(iter(runs.values())))
     # each fold's scores averaged over the seeds, then mean and std over the folds
     per_fold = {
@@ -144,5 +169,6 @@ def _row(name: str, runs: Runs) -> str:
         ", ".join(f"{ua:.3f}" for ua in per_fold["UA"]),
         ", ".join(epochs),
         ", ".join(seed_means),
+        *tests,
     ]
     return "| " + " | ".join(cells) + " |"

@@ -39,6 +39,7 @@ __all__ = [
     "read_fold_metrics",
     "write_fold_report",
     "summarize",
+    "write_seeds_summary",
     "write_summary",
 ]
 
@@ -269,6 +270,89 @@ def write_summary(
         lines.append(_markdown_row(row["fold"], row, row["n_test"], row["wall_time_s"]))
     lines.append(_markdown_row("mean", summary["mean"], "", ""))
     lines.append(_markdown_row("std", summary["std"], "", ""))
+    path = folder / "summary.md"
+    write_text_atomic("\n".join(lines) + "\n", path)
+    return path
+
+
+def write_seeds_summary(
+    experiment_folder: str | PathLike,
+    runs: Mapping[str, Mapping[int, Mapping[str, Any]]],
+    title: str = "",
+) -> Path:
+    """Write ``summary.{json,csv,md}`` of an experiment run with several seeds.
+
+    Each seed's mean over its folds, then the mean over seeds with two
+    spreads side by side: seed to seed (the std of the seeds' means) and
+    fold to fold (the std over folds of each fold's scores averaged over
+    the seeds).
+
+    Arguments
+    ---------
+    experiment_folder : str or PathLike
+        ``results/<experiment>``, holding one folder per seed.
+    runs : mapping
+        ``{seed: {fold: metrics}}``; every seed with the same folds.
+    title : str
+        Heading of ``summary.md``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``summary.md``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> runs = {"1": {0: {"UA": 0.5, "WA": 0.5, "F1": 0.5}, 1: {"UA": 0.7, "WA": 0.7, "F1": 0.7}},
+    ...         "2": {0: {"UA": 0.7, "WA": 0.7, "F1": 0.7}, 1: {"UA": 0.9, "WA": 0.9, "F1": 0.9}}}
+    >>> print(write_seeds_summary(tempfile.mkdtemp(), runs).read_text())
+    # Summary over seeds
+    ...
+    | 1 | 0.6000 | 0.6000 | 0.6000 |
+    | 2 | 0.8000 | 0.8000 | 0.8000 |
+    | mean over seeds | 0.7000 | 0.7000 | 0.7000 |
+    | std seed to seed | 0.1000 | 0.1000 | 0.1000 |
+    | std fold to fold | 0.1000 | 0.1000 | 0.1000 |
+    """
+    folder = Path(experiment_folder)
+    folds = sorted(next(iter(runs.values())))
+    seed_means = {
+        seed: {name: statistics.fmean(run[f][name] for f in folds) for name in SCORE_NAMES}
+        for seed, run in runs.items()
+    }
+    fold_means = {
+        name: [statistics.fmean(run[f][name] for run in runs.values()) for f in folds]
+        for name in SCORE_NAMES
+    }
+    summary = {
+        "title": title,
+        "seeds": seed_means,
+        "mean": {n: statistics.fmean(m[n] for m in seed_means.values()) for n in SCORE_NAMES},
+        "std_seed_to_seed": {
+            n: statistics.pstdev(m[n] for m in seed_means.values()) for n in SCORE_NAMES
+        },
+        "std_fold_to_fold": {n: statistics.pstdev(fold_means[n]) for n in SCORE_NAMES},
+        "folds": folds,
+    }
+    write_json_atomic(summary, folder / "summary.json")
+    rows = [["row", *SCORE_NAMES]]
+    rows += [[seed, *(m[n] for n in SCORE_NAMES)] for seed, m in seed_means.items()]
+    labelled = (("mean over seeds", "mean"), ("std seed to seed", "std_seed_to_seed"),
+                ("std fold to fold", "std_fold_to_fold"))
+    rows += [[label, *(summary[key][n] for n in SCORE_NAMES)] for label, key in labelled]
+    write_text_atomic(_csv_text(rows), folder / "summary.csv")
+    lines = [
+        f"# Summary over seeds{': ' + title if title else ''}",
+        "",
+        f"{len(runs)} seeds x {len(folds)} folds. Each seed's row: the mean over its folds. "
+        "Seed to seed: std of the seeds' means; fold to fold: std over folds of each fold's "
+        "scores averaged over the seeds (population std).",
+        "",
+        "| seed | UA | WA | F1 |",
+        "|---|---|---|---|",
+    ]
+    lines += ["| " + " | ".join([str(r[0]), *(f"{v:.4f}" for v in r[1:])]) + " |" for r in rows[1:]]
     path = folder / "summary.md"
     write_text_atomic("\n".join(lines) + "\n", path)
     return path

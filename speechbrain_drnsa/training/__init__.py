@@ -13,6 +13,7 @@ from speechbrain_drnsa.training.hparams import (
     UnknownKeyError,
     build_model,
     load_recipe_hparams,
+    load_seed_runs,
     parse_command_line,
 )
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY, SERModule
@@ -22,6 +23,7 @@ from speechbrain_drnsa.training.runner import (
     run_folds,
     train_fold,
     write_run_summary,
+    write_seeds_summary,
 )
 
 __all__ = [
@@ -35,9 +37,11 @@ __all__ = [
     "UnknownKeyError",
     "build_model",
     "load_recipe_hparams",
+    "load_seed_runs",
     "parse_command_line",
     "prepare_experiment",
     "run_folds",
     "train_fold",
     "write_run_summary",
+    "write_seeds_summary",
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "build_model",
     "closest_key",
     "load_recipe_hparams",
+    "load_seed_runs",
     "parse_command_line",
 ]
 
@@ -193,6 +194,45 @@ def load_recipe_hparams(
     if hparams.get("model_file") is not None:
         hparams["model_file"] = (recipe_path.parent / hparams["model_file"]).resolve()
     return hparams, text
+
+
+def load_seed_runs(
+    hparams_file: str | PathLike, overrides: Mapping[str, Any] | None = None
+) -> list[tuple[dict[str, Any], str]]:
+    """Load a recipe's hparams once per seed of its ``seeds`` list (or once, for ``seed``).
+
+    Arguments
+    ---------
+    hparams_file : str or PathLike
+        A recipe yaml; ``common.yaml`` must sit in the same folder.
+    overrides : mapping, optional
+        Command-line overrides; ``seeds`` (a list, or null) among them.
+
+    Returns
+    -------
+    list of (dict, str)
+        :func:`load_recipe_hparams`'s result for each seed, the seed set as
+        an override, so every ``!ref <seed>`` (the experiment folder) follows.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "common.yaml").write_text(
+    ...     "seed: 1\\nseeds: null\\nout: !ref results/<seed>\\n")
+    >>> [h["out"] for h, _ in load_seed_runs(folder / "common.yaml", {"seeds": [7, 8]})]
+    ['results/7', 'results/8']
+    >>> [h["out"] for h, _ in load_seed_runs(folder / "common.yaml")]
+    ['results/1']
+    """
+    hparams, text = load_recipe_hparams(hparams_file, overrides)
+    seeds = hparams.get("seeds")
+    if not seeds:
+        return [(hparams, text)]
+    if not isinstance(seeds, list) or not all(isinstance(seed, int) for seed in seeds):
+        raise InputFileError(hparams_file, f"seeds must be a list of integers, got {seeds!r}")
+    return [load_recipe_hparams(hparams_file, {**(overrides or {}), "seed": seed})
+            for seed in dict.fromkeys(seeds)]
 
 
 def _load(common_path: Path, layers: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], str]:

@@ -51,7 +51,7 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,13 +69,7 @@ from speechbrain_drnsa.io import (
     write_json_atomic,
     write_text_atomic,
 )
-from speechbrain_drnsa.results.report import (
-    fold_folder,
-    read_finished_folds,
-    read_fold_metrics,
-    write_fold_report,
-    write_summary,
-)
+from speechbrain_drnsa.results import report
 from speechbrain_drnsa.training.checkpoint import (
     AtomicCheckpointIO,
     CheckpointWriteError,
@@ -94,6 +88,7 @@ __all__ = [
     "run_folds",
     "train_fold",
     "write_run_summary",
+    "write_seeds_summary",
 ]
 
 logger = logging.getLogger(__name__)
@@ -151,9 +146,9 @@ def train_fold(
     dict
         The fold's ``metrics.json`` content (empty on processes other than the main one).
     """
-    folder = fold_folder(hparams["experiment_folder"], fold)
+    folder = report.fold_folder(hparams["experiment_folder"], fold)
     check_fold_settings(folder, hparams, is_main_process=_is_main_process())
-    finished = read_fold_metrics(folder)
+    finished = report.read_fold_metrics(folder)
     if finished is not None:
         logger.info("fold %d already finished (%s), skipping it", fold, folder)
         return finished
@@ -193,7 +188,37 @@ def write_run_summary(hparams: Mapping[str, Any]) -> Path | None:
     title = f"{hparams.get('experiment', experiment_folder.parent.name)}, protocol " + (
         f"{hparams['protocol']}, seed {hparams['seed']}"
     )
-    return write_summary(experiment_folder, read_finished_folds(experiment_folder), title=title)
+    return report.write_summary(
+        experiment_folder, report.read_finished_folds(experiment_folder), title=title
+    )
+
+
+def write_seeds_summary(runs: Sequence[Mapping[str, Any]]) -> Path | None:
+    """Write the summary over the seeds of an experiment (main process only).
+
+    Arguments
+    ---------
+    runs : sequence of mapping
+        The hparams of each seed (:func:`~speechbrain_drnsa.training.hparams.load_seed_runs`).
+
+    Returns
+    -------
+    pathlib.Path or None
+        ``summary.md`` of ``results/<experiment>`` (the seeds' parent folder) on
+        the main process; None on the others.
+    """
+    if not _is_main_process():
+        return None
+    folders = [Path(hparams["experiment_folder"]) for hparams in runs]
+    finished = {folder.name: report.read_finished_folds(folder) for folder in folders}
+    common = set.intersection(*(set(folds) for folds in finished.values()))
+    first = runs[0]
+    title = f"{first.get('experiment', folders[0].parent.name)}, protocol {first['protocol']}"
+    return report.write_seeds_summary(
+        folders[0].parent,
+        {seed: {f: folds[f] for f in sorted(common)} for seed, folds in finished.items()},
+        title=title,
+    )
 
 
 def _build(
@@ -344,7 +369,7 @@ def _report(
 ) -> dict[str, Any]:
     """Write the fold's report from its test evaluation and training record."""
     record = load_json(folder / "checkpoints" / TRAINED_RECORD_NAME)
-    return write_fold_report(
+    return report.write_fold_report(
         folder,
         module.evaluation,
         {

@@ -37,7 +37,7 @@ _RUN_ONLY = frozenset(
         "accelerator", "augment", "data_folder", "demo_mode", "devices", "enable_progress_bar",
         "experiment_folder", "extraction_jobs", "feature_cache", "fold", "num_nodes",
         "num_threads", "num_workers", "output_root", "prepare", "prepared_folder",
-        "start_afresh", "strategy", "trainer",
+        "seeds", "start_afresh", "strategy", "trainer",
     }
 )
 
