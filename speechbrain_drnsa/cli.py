@@ -78,6 +78,18 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ensemble(args: argparse.Namespace) -> int:
+    from speechbrain_drnsa.results.ensemble import write_ensemble
+
+    try:
+        summary = write_ensemble(args.runs, args.out)
+    except ValueError as err:  # InputFileError: a run without finished folds or probabilities
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(summary.read_text(), end="")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from speechbrain_drnsa.inference import export
 
@@ -216,6 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
         "UAs; default: the first row; none given: no test)",
     )
     compare.set_defaults(func=_compare)
+
+    ensemble = commands.add_parser(
+        "ensemble",
+        help="the ensemble of finished runs of the same folds: mean class probabilities per fold",
+    )
+    ensemble.add_argument("out", help="folder for the ensemble's reports (the layout of a run)")
+    ensemble.add_argument("runs", nargs="+", help="run folders results/<experiment>/<seed>")
+    ensemble.set_defaults(func=_ensemble)
 
     export = commands.add_parser(
         "export", help="write a hub-ready model folder from a checkpoint, fold or experiment"

@@ -1,5 +1,6 @@
 """The IEMOCAP recipe's hparams: shared settings, overrides, typos, demo mode."""
 
+import csv
 import importlib.util
 import json
 from pathlib import Path
@@ -103,6 +104,13 @@ def test_seeds_run_every_seed_and_summarise_their_spread(train_tiny, tmp_path):
     assert summary["mean"]["UA"] == pytest.approx(sum(uas) / 2)
     assert summary["std_seed_to_seed"]["UA"] == pytest.approx(abs(uas[0] - uas[1]) / 2)
     assert "std seed to seed" in (experiment / "summary.md").read_text()
+    # the ensemble of the seeds: mean of their test probabilities, utterance by utterance
+    ensemble = tmp_path / "drn_mhsa_seed_ensemble" / "fold_0"
+    rows = {s: _predictions(experiment / s / "fold_0") for s in ("5", "6")}
+    mean = {u: [(a + b) / 2 for a, b in zip(rows["5"][u], rows["6"][u])] for u in rows["5"]}
+    for utt, probabilities in _predictions(ensemble).items():
+        assert probabilities == pytest.approx(mean[utt], abs=2e-6)
+    assert sum(next(iter(mean.values()))) == pytest.approx(1.0, abs=1e-5)
     # a later run with more seeds resumes: the finished seeds are not trained again
     metrics_5 = (experiment / "5" / "fold_0" / "metrics.json").read_text()
     assert train_tiny(tmp_path, "--fold=0", "--seeds=[5, 6, 7]", "--max_epochs=1") == 0
@@ -113,3 +121,20 @@ def test_seeds_run_every_seed_and_summarise_their_spread(train_tiny, tmp_path):
 def test_seeds_must_be_a_list_of_integers(train_tiny, tmp_path, caplog):
     assert train_tiny(tmp_path, "--seeds=[1, two]") == 2
     assert "seeds must be a list of integers" in caplog.text
+
+
+def _predictions(fold) -> dict[str, list[float]]:
+    with open(fold / "predictions.csv") as f:
+        return {row["utt_id"]: [float(v) for k, v in row.items() if k.startswith("p_")]
+                for row in csv.DictReader(f)}
+
+
+def test_ensemble_cli_needs_probabilities(tmp_path, capsys):
+    from speechbrain_drnsa.cli import main
+
+    fold = tmp_path / "old" / "fold_0"
+    fold.mkdir(parents=True)
+    (fold / "metrics.json").write_text(json.dumps({"UA": 1.0, "WA": 1.0, "F1": 1.0}))
+    (fold / "predictions.csv").write_text("utt_id,true,predicted\na,neu,neu\n")
+    assert main(["ensemble", str(tmp_path / "ens"), str(tmp_path / "old")]) == 2
+    assert "holds no class probabilities" in capsys.readouterr().err

@@ -6,6 +6,7 @@ scored and reported by the same code.
 """
 
 from speechbrain_drnsa.results.compare import comparison_table, read_runs
+from speechbrain_drnsa.results.ensemble import write_ensemble
 from speechbrain_drnsa.results.report import (
     fold_folder,
     read_finished_folds,
@@ -34,6 +35,7 @@ __all__ = [
     "read_runs",
     "scores_from_confusion",
     "summarize",
+    "write_ensemble",
     "write_fold_report",
     "write_summary",
 ]

@@ -7,7 +7,7 @@ Layout (``<seed>`` is the seed of the run, ``<k>`` the fold number)::
         fold_<k>/
             metrics.json                         scores, confusion, test size, wall time
             confusion_matrix.csv  confusion_matrix.png
-            predictions.csv                      utt_id, true, predicted
+            predictions.csv                      utt_id, true, predicted, p_<label>...
             checkpoints/  hparams.yaml  logs/
 
 Every file is written to a temporary name in its folder and renamed over
@@ -163,6 +163,10 @@ def write_fold_report(
         _confusion_png(evaluation.confusion, evaluation.labels), folder / "confusion_matrix.png"
     )
     predictions = [["utt_id", "true", "predicted"], *map(list, evaluation.predictions)]
+    if evaluation.probabilities is not None:
+        predictions[0] += [f"p_{label}" for label in evaluation.labels]
+        for row, probabilities in zip(predictions[1:], evaluation.probabilities, strict=True):
+            row += [f"{p:.6f}" for p in probabilities]
     write_text_atomic(_csv_text(predictions), folder / "predictions.csv")
     metrics = {
         **{name: evaluation.scores[name] for name in SCORE_NAMES},

@@ -50,6 +50,9 @@ class Evaluation:
     predictions : list of tuple
         ``(utt_id, true_label, predicted_label)`` sorted by id, every test
         utterance exactly once.
+    probabilities : list of list of float, optional
+        The class probabilities of each prediction, in ``labels`` order, so
+        that several models' outputs can be averaged (an ensemble) later.
 
     Example
     -------
@@ -62,6 +65,7 @@ class Evaluation:
     confusion: list[list[int]]
     labels: list[str]
     predictions: list[tuple[str, str, str]]
+    probabilities: list[list[float]] | None = None
 
 
 def emotion_scores(num_classes: int, prefix: str = "") -> MetricCollection:

@@ -138,7 +138,7 @@ class SERModule(pl.LightningModule):
         self.train_loss, self.valid_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self.padded_share = MeanMetric()
         self.test_confusion = confusion_matrix(num_classes)
-        self._test_records: list[tuple[str, int, int]] = []
+        self._test_records: list[tuple[str, int, int, list[float]]] = []
         self._train_utterances = 0
         self.evaluation: Evaluation | None = None
         self.train_utterances_per_rank: list[int] | None = None
@@ -169,8 +169,9 @@ class SERModule(pl.LightningModule):
         logits, _ = self._shared_step(batch, "test")
         predictions = logits.argmax(dim=-1)
         self.test_confusion.update(predictions, batch.label)
+        probabilities = logits.float().softmax(dim=-1).tolist()
         self._test_records.extend(
-            zip(batch.id, batch.label.tolist(), predictions.tolist(), strict=True)
+            zip(batch.id, batch.label.tolist(), predictions.tolist(), probabilities, strict=True)
         )
 
     def on_train_epoch_end(self) -> None:
@@ -201,15 +202,15 @@ class SERModule(pl.LightningModule):
         scores = self._log_epoch("test")
         matrix = self.test_confusion.compute()
         self.test_confusion.reset()
-        records = _gather_objects(self._test_records)
+        records = sorted(_gather_objects(self._test_records))
         self.evaluation = Evaluation(
             scores={name: scores[f"test/{name}"] for name in SCORE_NAMES},
             confusion=matrix.tolist(),
             labels=list(self.labels),
             predictions=[
-                (utt_id, self.labels[true], self.labels[pred])
-                for utt_id, true, pred in sorted(records)
+                (utt_id, self.labels[true], self.labels[pred]) for utt_id, true, pred, _ in records
             ],
+            probabilities=[probabilities for *_, probabilities in records],
         )
 
     def on_train_epoch_start(self) -> None:

@@ -70,6 +70,7 @@ from speechbrain_drnsa.io import (
     write_text_atomic,
 )
 from speechbrain_drnsa.results import report
+from speechbrain_drnsa.results.ensemble import write_ensemble
 from speechbrain_drnsa.training.checkpoint import (
     AtomicCheckpointIO,
     CheckpointWriteError,
@@ -194,7 +195,11 @@ def write_run_summary(hparams: Mapping[str, Any]) -> Path | None:
 
 
 def write_seeds_summary(runs: Sequence[Mapping[str, Any]]) -> Path | None:
-    """Write the summary over the seeds of an experiment (main process only).
+    """Write the summary over the seeds of an experiment and their ensemble (main process only).
+
+    The ensemble (each fold's test utterances classified by the mean
+    probabilities of the seeds' models, :mod:`speechbrain_drnsa.results.ensemble`)
+    goes to ``results/<experiment>_seed_ensemble``, in the layout of a run.
 
     Arguments
     ---------
@@ -214,6 +219,10 @@ def write_seeds_summary(runs: Sequence[Mapping[str, Any]]) -> Path | None:
     common = set.intersection(*(set(folds) for folds in finished.values()))
     first = runs[0]
     title = f"{first.get('experiment', folders[0].parent.name)}, protocol {first['protocol']}"
+    # beside the seed folders, not among them, so that compare pools only the seeds
+    ensemble = folders[0].parent.with_name(f"{folders[0].parent.name}_seed_ensemble")
+    write_ensemble(folders, ensemble, title=f"{title}: ensemble of the seeds {list(finished)}")
+    logger.info("ensemble of the seeds (mean probabilities per fold): %s", ensemble)
     return report.write_seeds_summary(
         folders[0].parent,
         {seed: {f: folds[f] for f in sorted(common)} for seed, folds in finished.items()},
