@@ -11,7 +11,8 @@ import soundfile as sf
 import torch
 
 from speechbrain_drnsa import cli
-from speechbrain_drnsa.baselines import functionals, functionals_svm, svm
+from speechbrain_drnsa.baselines import functionals_svm, svm
+from speechbrain_drnsa.features import functionals
 from speechbrain_drnsa.baselines.functionals import extract_functionals
 from speechbrain_drnsa.baselines.functionals_svm import run_baselines, run_svm_baseline
 from speechbrain_drnsa.baselines.svm import choose_c, speaker_standardise

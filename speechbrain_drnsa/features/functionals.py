@@ -1,0 +1,113 @@
+"""openSMILE functionals per utterance (eGeMAPSv02, ComParE_2016) as a feature-cache extractor.
+
+Functionals are statistics over a whole utterance of openSMILE's low-level
+descriptors: one vector per utterance, 88 values for the extended Geneva
+Minimalistic Acoustic Parameter Set (eGeMAPSv02, Eyben et al., IEEE TAC 2016)
+and 6373 for the INTERSPEECH 2016 ComParE set (Schuller et al., 2016). They
+are computed by ``opensmile.Smile`` at ``FeatureLevel.Functionals``.
+
+:class:`OpenSmileFunctionals` is an extractor for
+:func:`speechbrain_drnsa.features.cache.extract_corpus`, so each vector is
+cached like the LLDs, as a ``(1, features)`` array keyed by the set's config
+hash (its configuration, level and the openSMILE release) and the audio
+file's fingerprint: edited audio or another openSMILE release is extracted
+again, unchanged utterances are read back.
+"""
+
+import hashlib
+from importlib.metadata import version
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import opensmile
+import torch
+
+from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.features.audio import read_audio
+
+__all__ = ["FEATURE_SETS", "OpenSmileFunctionals"]
+
+#: Functional sets by name, as openSMILE names them.
+FEATURE_SETS = {
+    "eGeMAPSv02": opensmile.FeatureSet.eGeMAPSv02,
+    "ComParE_2016": opensmile.FeatureSet.ComParE_2016,
+}
+
+
+class OpenSmileFunctionals:
+    """One openSMILE functional set as a feature-cache extractor.
+
+    Arguments
+    ---------
+    feature_set : str
+        ``"eGeMAPSv02"`` or ``"ComParE_2016"``.
+
+    Raises
+    ------
+    ValueError
+        If the set is unknown.
+
+    Example
+    -------
+    >>> extractor = OpenSmileFunctionals("eGeMAPSv02")
+    >>> extractor.config.name, len(extractor.config_hash)
+    ('eGeMAPSv02.conf', 64)
+    """
+
+    def __init__(self, feature_set: str):
+        if feature_set not in FEATURE_SETS:
+            raise ValueError(
+                f"unknown functional set {feature_set!r}; expected one of {', '.join(FEATURE_SETS)}"
+            )
+        self.feature_set = feature_set
+        self._smile: opensmile.Smile | None = None
+
+    @property
+    def config(self) -> Path:
+        """openSMILE's configuration file of the set."""
+        return Path(self._get_smile().config_path)
+
+    @property
+    def config_hash(self) -> str:
+        """SHA-256 of the set's configuration, its level and the openSMILE release."""
+        digest = hashlib.sha256(self.config.read_bytes())
+        digest.update(f"{self.feature_set}|functionals|opensmile {version('opensmile')}".encode())
+        return digest.hexdigest()
+
+    def extract_file(self, path: str | PathLike) -> torch.Tensor:
+        """The functionals of one audio file.
+
+        Arguments
+        ---------
+        path : str or PathLike
+            Any audio file :func:`~speechbrain_drnsa.features.audio.read_audio` reads.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(1, features)`` float32.
+
+        Raises
+        ------
+        InputFileError
+            If the file cannot be read or openSMILE gives non-finite values.
+        """
+        signal, sample_rate = read_audio(path)
+        vector = self._get_smile().process_signal(signal.numpy(), sample_rate).to_numpy()
+        vector = vector[:1].astype(np.float32)
+        if not np.isfinite(vector).all():
+            raise InputFileError(path, f"openSMILE {self.feature_set} gave non-finite functionals")
+        return torch.from_numpy(vector)
+
+    def __getstate__(self) -> dict:
+        # the openSMILE object wraps a C library handle: rebuild it in the new process
+        return {**self.__dict__, "_smile": None}
+
+    def _get_smile(self) -> opensmile.Smile:
+        if self._smile is None:
+            self._smile = opensmile.Smile(
+                feature_set=FEATURE_SETS[self.feature_set],
+                feature_level=opensmile.FeatureLevel.Functionals,
+            )
+        return self._smile
