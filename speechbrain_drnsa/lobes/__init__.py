@@ -6,7 +6,14 @@ with ``!new:speechbrain_drnsa.lobes.DRNEncoder``.
 
 from speechbrain_drnsa.lobes.classifier import DNNClassifier
 from speechbrain_drnsa.lobes.drn import DRNEncoder
+from speechbrain_drnsa.lobes.fusion import FunctionalsFusionClassifier
 from speechbrain_drnsa.lobes.model import EmotionClassifier
 from speechbrain_drnsa.lobes.pooling import LSTMPooling
 
-__all__ = ["DRNEncoder", "LSTMPooling", "DNNClassifier", "EmotionClassifier"]
+__all__ = [
+    "DNNClassifier",
+    "DRNEncoder",
+    "EmotionClassifier",
+    "FunctionalsFusionClassifier",
+    "LSTMPooling",
+]

@@ -61,6 +61,9 @@ class SERDataModule(pl.LightningDataModule):
         :class:`~speechbrain_drnsa.training.module.SERModule`.
     labels : sequence of str
         Class names; an utterance labelled otherwise is an error.
+    functionals_normalizer : FeatureNormalizer, optional
+        With the prepared data's functionals: fitted like ``normalizer`` on
+        the utterances' functionals, which batches then carry as ``functionals``.
     batch_size : int
         Most utterances per batch.
     max_batch_frames : int, optional
@@ -89,9 +92,13 @@ class SERDataModule(pl.LightningDataModule):
         max_batch_frames: int | None = None,
         num_workers: int = 0,
         seed: int = 1234,
+        functionals_normalizer: FeatureNormalizer | None = None,
     ):
         super().__init__()
+        if (functionals_normalizer is None) != (prepared.functionals is None):
+            raise ValueError("functionals need both prepared functionals and their normaliser")
         self.prepared = prepared
+        self.functionals_normalizer = functionals_normalizer
         self.fold = fold
         self.normalizer = normalizer
         self.labels = list(labels)
@@ -124,23 +131,34 @@ class SERDataModule(pl.LightningDataModule):
                     "feats_path": features.path(utt_id),
                     "emo": manifest[utt_id]["emo"],
                     "speaker": manifest[utt_id]["speaker"],
+                    **({"functionals_path": self.prepared.functionals.path(utt_id)}
+                       if self.prepared.functionals is not None else {}),
                 }
                 for entry_id, (utt_id, features) in entries.items()
             }
             dataset = DynamicItemDataset(data)
             dataset.add_dynamic_item(load_features, takes=["feats_path"], provides="feats")
+            keys = ["id", "feats", "label", "speaker"]
+            if self.prepared.functionals is not None:
+                dataset.add_dynamic_item(
+                    load_features, takes=["functionals_path"], provides="functionals"
+                )
+                keys.append("functionals")
             dataset.add_dynamic_item(
                 functools.partial(_label_index, labels=tuple(self.labels)),
                 takes=["emo"],
                 provides="label",
             )
-            dataset.set_output_keys(["id", "feats", "label", "speaker"])
+            dataset.set_output_keys(keys)
             self.datasets[part] = dataset
             self.frames[part] = [
                 features.frames(utt_id)
                 for utt_id, features in map(entries.get, dataset.data_ids)
             ]
-        self._fit_normalizer(fold, manifest, index)
+        self._fit_normalizer(self.normalizer, fold, manifest, index)
+        if self.functionals_normalizer is not None:
+            self._fit_normalizer(self.functionals_normalizer, fold, manifest,
+                                 self.prepared.functionals)
         logger.info(
             "fold %d of %s: %d train, %d valid, %d test utterances%s",
             self.fold, self.prepared.folds.name, *(len(ids) for ids in fold),
@@ -189,7 +207,7 @@ class SERDataModule(pl.LightningDataModule):
         return DataLoader(
             self.datasets[part],
             batch_sampler=self._batch_sampler(part, shuffle),
-            collate_fn=functools.partial(PaddedBatch, padded_keys=["feats"]),
+            collate_fn=functools.partial(PaddedBatch, padded_keys=["feats", "functionals"]),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
@@ -209,8 +227,10 @@ class SERDataModule(pl.LightningDataModule):
             even_batches=shuffle,
         )
 
-    def _fit_normalizer(self, fold: Fold, manifest: dict, index: FeatureIndex) -> None:
-        if self.normalizer.per_speaker:
+    def _fit_normalizer(
+        self, normalizer: FeatureNormalizer, fold: Fold, manifest: dict, index: FeatureIndex
+    ) -> None:
+        if normalizer.per_speaker:
             # every utterance of each speaker of the fold, test speakers included (transductive)
             speakers = {manifest[utt_id]["speaker"] for ids in fold for utt_id in ids}
             paths = defaultdict(list)
@@ -219,8 +239,8 @@ class SERDataModule(pl.LightningDataModule):
                     paths[entry["speaker"]].append(index.path(utt_id))
             logger.info("per-speaker normalisation: statistics of %d speakers", len(paths))
             for speaker, files in paths.items():
-                self.normalizer.fit_speaker(speaker, map(load_features, files))
-        self.normalizer.fit(
+                normalizer.fit_speaker(speaker, map(load_features, files))
+        normalizer.fit(
             (load_features(index.path(utt_id)) for utt_id in fold.train),
             speakers=[manifest[utt_id]["speaker"] for utt_id in fold.train],
         )

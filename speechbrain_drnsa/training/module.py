@@ -71,6 +71,14 @@ class SERModule(pl.LightningModule):
         Applied to the normalised ``(batch, time, features)`` of training
         batches only, e.g. SpeechBrain's ``SpectrogramDrop`` masking frames (``dim=1``)
         or features (``dim=2``).
+    functionals_normalizer : torch.nn.Module, optional
+        For a model that also takes the utterances' functionals
+        (:class:`~speechbrain_drnsa.lobes.FunctionalsFusionClassifier`): maps
+        the batches' ``functionals`` ``(batch, 1, features)`` (and speakers)
+        to normalised ones, passed to the model as its third argument.
+    functionals : str, optional
+        The name of the functional set (``eGeMAPSv02`` ...), stored in every
+        checkpoint so that inference extracts the same.
     feature_config_hash : str, optional
         The configuration hash of the features the model is trained on
         (:attr:`~speechbrain_drnsa.features.opensmile.OpenSmileLLD.config_hash`),
@@ -113,15 +121,22 @@ class SERModule(pl.LightningModule):
         augment: nn.Module | None = None,
         mixup_alpha: float = 0.0,
         feature_config_hash: str | None = None,
+        functionals_normalizer: nn.Module | None = None,
+        functionals: str | None = None,
     ):
         if mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be 0 (off) or positive, got {mixup_alpha}")
+        if mixup_alpha > 0 and functionals_normalizer is not None:
+            raise ValueError("mixup does not mix utterance functionals yet: use one or the other")
         super().__init__()
         self.save_hyperparameters(
-            ignore=["model", "normalizer", "scheduler", "model_config", "augment"]
+            ignore=["model", "normalizer", "scheduler", "model_config", "augment",
+                    "functionals_normalizer"]
         )
         self.model = model
         self.normalizer = normalizer
+        self.functionals_normalizer = functionals_normalizer
+        self.functionals = functionals
         self.feature_config_hash = feature_config_hash
         self.labels = list(labels)
         self.scheduler = scheduler
@@ -144,10 +159,15 @@ class SERModule(pl.LightningModule):
         self.train_utterances_per_rank: list[int] | None = None
 
     def forward(
-        self, feats: torch.Tensor, lengths: torch.Tensor, speakers: Sequence[str] | None = None
+        self,
+        feats: torch.Tensor,
+        lengths: torch.Tensor,
+        speakers: Sequence[str] | None = None,
+        functionals: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Normalise the features and return class logits ``(batch, classes)``."""
-        return self.model(self.normalizer(feats, lengths, speakers), lengths)
+        return self._logits(self.normalizer(feats, lengths, speakers), lengths, speakers,
+                            functionals)
 
     def training_step(self, batch: PaddedBatch, batch_idx: int) -> torch.Tensor:
         """Cross-entropy on one batch; accumulates loss, scores and the padded-frame share."""
@@ -243,6 +263,7 @@ class SERModule(pl.LightningModule):
             "model_config": self.model_config,
             "speaker_normalization": bool(getattr(self.normalizer, "per_speaker", False)),
             "feature_config_hash": self.feature_config_hash,
+            "functionals": self.functionals,
         }
 
     def _shared_step(self, batch: PaddedBatch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -253,11 +274,27 @@ class SERModule(pl.LightningModule):
             feats, lengths, targets = self._mixup(feats, lengths, targets)
         if stage == "train" and self.augment is not None:
             feats = self.augment(feats)
-        logits = self.model(feats, lengths)
+        functionals = batch.functionals.data if hasattr(batch, "functionals") else None
+        logits = self._logits(feats, lengths, getattr(batch, "speaker", None), functionals)
         loss = (self.train_loss_fn if stage == "train" else self.loss)(logits.float(), targets)
         getattr(self, f"{stage}_loss").update(loss.detach(), feats.shape[0])
         getattr(self, f"{stage}_scores").update(logits.detach(), batch.label)
         return logits, loss
+
+    def _logits(
+        self,
+        feats: torch.Tensor,
+        lengths: torch.Tensor,
+        speakers: Sequence[str] | None,
+        functionals: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The model's logits, with the normalised functionals if it takes them."""
+        if self.functionals_normalizer is None:
+            return self.model(feats, lengths)
+        if functionals is None:
+            raise ValueError("this model needs the utterances' functionals in every batch")
+        functionals = self.functionals_normalizer(functionals, None, speakers)[:, 0]
+        return self.model(feats, lengths, functionals)
 
     def _mixup(
         self, feats: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor

@@ -29,6 +29,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from speechbrain_drnsa.data.fold_files import folds_file, load_folds
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.cache import FeatureIndex, index_features
+from speechbrain_drnsa.features.functionals import OpenSmileFunctionals
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
 from speechbrain_drnsa.features.perturb import PerturbedLLD, WaveformPerturbation
 from speechbrain_drnsa.io import load_json, write_json_atomic
@@ -57,6 +58,9 @@ class PreparedData:
         Cached LLDs of every utterance.
     perturbed : dict of str to FeatureIndex
         Cached LLDs of each perturbed copy, by perturbation name.
+    functionals : FeatureIndex, optional
+        Cached utterance functionals (``(1, features)`` each), when the
+        experiment asks for them (``functionals: eGeMAPSv02``).
 
     Example
     -------
@@ -69,6 +73,7 @@ class PreparedData:
     folds: Path
     features: FeatureIndex
     perturbed: dict[str, FeatureIndex] = field(default_factory=dict)
+    functionals: FeatureIndex | None = None
 
     @property
     def num_folds(self) -> int:
@@ -110,7 +115,8 @@ def prepare_experiment(hparams: Mapping[str, Any]) -> PreparedData:
         path; corpus location and options bound beforehand, e.g. with
         hyperpyyaml's ``!name:``), ``prepared_folder``, ``protocol``,
         ``split_seed``, ``data_folder`` (the manifest's ``{data_root}``),
-        ``feature_cache``, ``extraction_jobs`` and ``perturbations``.
+        ``feature_cache``, ``extraction_jobs``, ``perturbations`` and
+        ``functionals`` (None, ``eGeMAPSv02`` or ``ComParE_2016``).
 
     Returns
     -------
@@ -124,6 +130,11 @@ def prepare_experiment(hparams: Mapping[str, Any]) -> PreparedData:
     """
     save_folder = Path(hparams["prepared_folder"])
     perturbations = perturbations_of(hparams)
+    if perturbations and hparams.get("functionals"):
+        raise InputFileError(
+            save_folder, "perturbations and functionals cannot be combined yet: "
+            "the perturbed training copies have no functionals of their own"
+        )
     signature = _signature(hparams, perturbations)
     if rank_zero_only.rank == 0:
         prepared = _prepare(hparams, hparams["prepare"], perturbations)
@@ -161,6 +172,11 @@ def _prepare(
             p.name: index_features(manifest, extractor=PerturbedLLD(p), **index)
             for p in perturbations
         },
+        functionals=(
+            index_features(manifest, extractor=OpenSmileFunctionals(hparams["functionals"]),
+                           **index)
+            if hparams.get("functionals") else None
+        ),
     )
 
 
@@ -173,12 +189,15 @@ def _signature(hparams: Mapping[str, Any], perturbations: Sequence[WaveformPertu
         "feature_cache": str(Path(hparams["feature_cache"]).resolve()),
         "features": OpenSmileLLD().config_hash,
         "perturbations": [p.name for p in perturbations],
+        "functionals": hparams.get("functionals"),
     }
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
 
 
 def _write_record(save_folder: Path, signature: str, prepared: PreparedData) -> None:
     indexes = {"": prepared.features, **prepared.perturbed}
+    if prepared.functionals is not None:
+        indexes["functionals"] = prepared.functionals
     paths = {
         name: str(index.save(save_folder / f"features{'@' + name if name else ''}.json"))
         for name, index in indexes.items()
@@ -207,6 +226,7 @@ def _wait_for_record(save_folder: Path, signature: str) -> PreparedData:
         manifest=Path(record["manifest"]),
         folds=Path(record["folds"]),
         features=features.pop(""),
+        functionals=features.pop("functionals", None),
         perturbed=features,
     )
 

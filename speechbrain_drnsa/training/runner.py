@@ -32,6 +32,10 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
 ``speaker_normalization``
     Standardise each utterance with its speaker's statistics first
     (:class:`~speechbrain_drnsa.features.normalize.FeatureNormalizer`).
+``functionals``
+    ``eGeMAPSv02`` or ``ComParE_2016``: the utterances' functionals, normalised
+    like the LLDs, go to the model as a third input (a model yaml such as
+    ``hparams/drn_mhsa_functionals.yaml``); None: LLDs only.
 ``init_from``
     A checkpoint (or a finished fold's folder) whose weights start every
     fold's model (:func:`~speechbrain_drnsa.training.pretrained.load_pretrained_weights`).
@@ -49,6 +53,7 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
     strategy, precision, max_epochs, accumulate_grad_batches, ...).
 """
 
+import inspect
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -62,6 +67,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.features.cache import load_features
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.io import (
     load_json,
@@ -240,9 +246,15 @@ def _build(
     labels = list(hparams["labels"])
     overrides = {**hparams.get("model_overrides", {}), "n_classes": len(labels)}
     model, model_config = build_model(hparams["model_file"], overrides)
+    _check_functionals_input(model, hparams)
     if hparams.get("init_from") is not None:
         load_pretrained_weights(model, hparams["init_from"], labels)
-    normalizer = FeatureNormalizer(per_speaker=bool(hparams.get("speaker_normalization")))
+    per_speaker = bool(hparams.get("speaker_normalization"))
+    normalizer = FeatureNormalizer(per_speaker=per_speaker)
+    functionals_normalizer = None
+    if prepared.functionals is not None:
+        size = load_features(next(iter(prepared.functionals.entries.values()))[0]).shape[1]
+        functionals_normalizer = FeatureNormalizer(num_features=size, per_speaker=per_speaker)
     module = SERModule(
         model,
         normalizer,
@@ -256,6 +268,8 @@ def _build(
         augment=hparams.get("augment"),
         mixup_alpha=hparams.get("mixup_alpha", 0.0),
         feature_config_hash=prepared.features.config_hash,
+        functionals_normalizer=functionals_normalizer,
+        functionals=hparams.get("functionals"),
     )
     data = SERDataModule(
         prepared,
@@ -266,8 +280,25 @@ def _build(
         max_batch_frames=hparams.get("max_batch_frames"),
         num_workers=hparams["num_workers"],
         seed=hparams["seed"],
+        functionals_normalizer=functionals_normalizer,
     )
     return module, data
+
+
+def _check_functionals_input(model: torch.nn.Module, hparams: Mapping[str, Any]) -> None:
+    """A model that takes functionals gets them, and only such a model."""
+    takes = "functionals" in inspect.signature(model.forward).parameters
+    if takes and not hparams.get("functionals"):
+        raise InputFileError(
+            hparams["model_file"],
+            "the model takes utterance functionals: set functionals (eGeMAPSv02 or ComParE_2016)",
+        )
+    if hparams.get("functionals") and not takes:
+        raise InputFileError(
+            hparams["model_file"],
+            f"functionals: {hparams['functionals']} is set but the model does not take them; "
+            "use a model yaml such as hparams/drn_mhsa_functionals.yaml",
+        )
 
 
 def _trainer(hparams: Mapping[str, Any], folder: Path) -> tuple[pl.Trainer, _Selection]:

@@ -5,8 +5,10 @@ when the rerun asks for the same experiment: another protocol, split seed,
 label set, normalisation, perturbation, model or schedule in the same
 experiment folder would silently mix old folds into a summary titled with
 the new settings. So every fold folder holds ``settings.json``, written when
-the fold starts; a rerun whose settings differ is refused with the keys that
-differ, unless ``start_afresh`` asks to delete the fold and train it again.
+the fold starts; a rerun whose settings differ from a fold that has trained
+(checkpoints or a report) is refused with the keys that differ, unless
+``start_afresh`` asks to delete the fold and train it again. A fold that
+never got to train (a bad setting stopped it) takes the new settings.
 
 Settings that only say where or how fast to run (folders, devices, threads,
 loader workers, progress bar, which fold) do not count.
@@ -94,6 +96,7 @@ def check_fold_settings(folder: Path, hparams: Mapping[str, Any], is_main_proces
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp()) / "fold_0"
     >>> check_fold_settings(folder, {"seed": 1}, is_main_process=True)
+    >>> (folder / "checkpoints").mkdir()  # the fold trained
     >>> check_fold_settings(folder, {"seed": 2}, is_main_process=True)
     Traceback (most recent call last):
     ...
@@ -101,7 +104,8 @@ def check_fold_settings(folder: Path, hparams: Mapping[str, Any], is_main_proces
     """
     path = folder / SETTINGS_FILE
     settings = deciding_settings(hparams)
-    if path.is_file():
+    started = (folder / "checkpoints").is_dir() or (folder / "metrics.json").is_file()
+    if path.is_file() and started:
         differences = _differences(load_json(path), settings)
         if not differences:
             return
@@ -115,7 +119,7 @@ def check_fold_settings(folder: Path, hparams: Mapping[str, Any], is_main_proces
         if is_main_process:
             logger.warning("%s: other settings (%s), starting afresh", folder, differences)
             shutil.rmtree(folder)
-    elif folder.is_dir() and any(folder.iterdir()):
+    elif started and not path.is_file():
         logger.warning("%s has no %s (an older run): its settings cannot be checked",
                        folder, SETTINGS_FILE)
         return
