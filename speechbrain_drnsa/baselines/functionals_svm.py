@@ -127,7 +127,7 @@ def run_svm_baseline(
             raise ValueError(f"{folds_path}: fold {k} names {unknown[0]!r}, not in {manifest_path}")
         train_rows = np.array([row_of[utt] for utt in fold.train + fold.valid])
         test_rows = np.array([row_of[utt] for utt in sorted(fold.test)])
-        predicted, c = fit_predict(
+        predicted, probabilities, c = fit_predict(
             features, targets, speakers, train_rows, test_rows, c_grid, class_weight
         )
         confusion = np.zeros_like(total)
@@ -140,6 +140,7 @@ def run_svm_baseline(
             predictions=[
                 (ids[row], labels[targets[row]], labels[p]) for row, p in zip(test_rows, predicted)
             ],
+            probabilities=probabilities.tolist(),
         )
         reports[k] = write_fold_report(
             fold_folder(output_folder, k),

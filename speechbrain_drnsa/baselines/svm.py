@@ -109,7 +109,10 @@ def make_svm(c: float, class_weight: str | None = "balanced"):
     kernel = metrics.pairwise.linear_kernel
     return pipeline.Pipeline([
         ("scale", preprocessing.StandardScaler()),
-        ("svm", svm.SVC(kernel=kernel, C=c, class_weight=class_weight)),
+        # probability=True adds Platt-scaled probabilities (for ensembles with a network);
+        # predict still uses the decision function, so the predictions do not change
+        ("svm", svm.SVC(kernel=kernel, C=c, class_weight=class_weight, probability=True,
+                        random_state=0)),
     ])
 
 
@@ -209,8 +212,8 @@ def fit_predict(
     test_rows: np.ndarray,
     c_grid: Sequence[float] = DEFAULT_C_GRID,
     class_weight: str | None = "balanced",
-) -> tuple[np.ndarray, float]:
-    """Choose C on the training rows, fit on them, predict the test rows.
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Choose C on the training rows, fit on them, predict the test rows (and their probabilities).
 
     Arguments
     ---------
@@ -232,6 +235,8 @@ def fit_predict(
     -------
     predictions : numpy.ndarray
         Predicted label of every test row, in ``test_rows`` order.
+    probabilities : numpy.ndarray
+        ``(test rows, classes)`` Platt-scaled class probabilities.
     c : float
         The C chosen on the training speakers.
 
@@ -240,9 +245,9 @@ def fit_predict(
     >>> y = np.tile([0, 1], 6)
     >>> x = y[:, None] * 4.0 + np.linspace(0, 1, 12)[:, None]
     >>> spk = ["a"] * 4 + ["b"] * 4 + ["c"] * 4
-    >>> pred, c = fit_predict(x, y, spk, np.arange(8), np.arange(8, 12), c_grid=[1.0])
-    >>> pred.tolist(), c
-    ([0, 1, 0, 1], 1.0)
+    >>> pred, prob, c = fit_predict(x, y, spk, np.arange(8), np.arange(8, 12), c_grid=[1.0])
+    >>> pred.tolist(), prob.shape, c
+    ([0, 1, 0, 1], (4, 2), 1.0)
     """
     speakers = np.asarray(speakers)
     if set(speakers[train_rows]) & set(speakers[test_rows]):
@@ -251,4 +256,5 @@ def fit_predict(
         features[train_rows], labels[train_rows], speakers[train_rows], c_grid, class_weight
     )
     model = make_svm(c, class_weight).fit(features[train_rows], labels[train_rows])
-    return model.predict(features[test_rows]), c
+    test = features[test_rows]
+    return model.predict(test), model.predict_proba(test), c
