@@ -2,6 +2,7 @@
 only, the training runs' results layout, the comparison table and the CLI."""
 
 import csv
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -289,3 +290,21 @@ def test_choice_of_c_scores_with_the_reports_ua_not_balanced_accuracy(monkeypatc
     y = np.tile([0, 1, 2], 4)
     svm.choose_c(rng.normal(size=(12, 3)) + y[:, None], y, ["a"] * 6 + ["b"] * 6, c_grid=[1.0])
     assert calls == [3, 3]  # once per held-out speaker, over all three classes
+
+
+def test_csv_recipe_baseline_script_runs_end_to_end(tiny_training_data, tmp_path):
+    script_path = Path(__file__).resolve().parents[1] / "recipes" / "CSV" / "baseline_svm.py"
+    spec = importlib.util.spec_from_file_location("csv_baseline_svm", script_path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    wavs = sorted(tiny_training_data["data_folder"].glob("Session*/sentences/wav/*/*.wav"))[:24]
+    csv_path = tmp_path / "corpus.csv"
+    csv_path.write_text("path,speaker,emotion\n" + "".join(
+        f"{wav},spk{k % 3},{('neu', 'ang')[k % 2]}\n" for k, wav in enumerate(wavs)))
+    out = tmp_path / "baselines"
+    assert script.main([str(csv_path), f"--output_folder={out}", "--feature_sets", "eGeMAPSv02",
+                        "--normalisations", "train"]) == 0
+    table = next(out.rglob("baselines.md")).read_text()
+    assert "| eGeMAPSv02 | train |" in table
+    predictions = next(out.rglob("fold_0/predictions.csv")).read_text().splitlines()
+    assert predictions[0] == "utt_id,true,predicted,p_ang,p_neu"  # probabilities for ensembles

@@ -18,11 +18,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from speechbrain_drnsa.baselines.functionals import FEATURE_SETS
 from speechbrain_drnsa.baselines.functionals_svm import NORMALISATIONS, run_baselines
 from speechbrain_drnsa.data.csv_corpus import prepare_csv_corpus
 from speechbrain_drnsa.data.fold_files import folds_file
 from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.features.functionals import FEATURE_SETS
 
 __all__ = ["main"]
 
