@@ -322,7 +322,9 @@ def _row(csv_path: Path, line: int, record: dict[str, str | None]) -> CorpusRow:
             raise InputFileError(csv_path, f"line {line}: empty {name!r}")
     relative = Path(value("path"))
     audio = relative if relative.is_absolute() else csv_path.parent / relative
-    if not audio.is_file():
+    if audio.is_dir():
+        raise InputFileError(csv_path, f"line {line}: {audio} is a folder, expected an audio file")
+    if not audio.exists():
         raise InputFileError(csv_path, f"line {line}: audio file {audio} not found")
     duration = None
     if value("duration"):

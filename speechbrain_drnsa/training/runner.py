@@ -49,6 +49,7 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
     strategy, precision, max_epochs, accumulate_grad_batches, ...).
 """
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -77,6 +78,7 @@ from speechbrain_drnsa.training.checkpoint import (
 )
 from speechbrain_drnsa.training.datamodule import SERDataModule
 from speechbrain_drnsa.training.hparams import build_model
+from speechbrain_drnsa.training.lock import experiment_lock
 from speechbrain_drnsa.training.module import SERModule
 from speechbrain_drnsa.training.preparation import PreparedData
 from speechbrain_drnsa.training.pretrained import TRAINED_RECORD_NAME, load_pretrained_weights
@@ -121,8 +123,11 @@ def run_folds(hparams: Mapping[str, Any], prepared: PreparedData, hparams_text: 
         The resolved yaml, saved in every fold folder.
     """
     folds = range(prepared.num_folds) if hparams.get("fold") is None else [int(hparams["fold"])]
-    for fold in folds:
-        train_fold(hparams, prepared, fold, hparams_text)
+    # one run per experiment folder; other ranks of a distributed run share the main one's
+    lock = experiment_lock if _is_main_process() else contextlib.nullcontext
+    with lock(hparams["experiment_folder"]):
+        for fold in folds:
+            train_fold(hparams, prepared, fold, hparams_text)
 
 
 def train_fold(
