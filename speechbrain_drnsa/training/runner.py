@@ -318,12 +318,12 @@ def _fit(
     """Train (resuming from ``last.ckpt``) unless training had ended; return its record."""
     checkpoints = folder / "checkpoints"
     trained = checkpoints / TRAINED_RECORD_NAME
-    if trained.is_file():
-        logger.info("%s: training had finished, testing its selection", folder.name)
-        return load_json(trained)
     if trainer.is_global_zero:
         for stale in remove_stale_temporaries(checkpoints):
             logger.info("removed %s, left by an interrupted checkpoint write", stale.name)
+    if trained.is_file():
+        logger.info("%s: training had finished, testing its selection", folder.name)
+        return load_json(trained)
     last = checkpoints / "last.ckpt"
     if last.is_file():
         logger.info("%s: resuming from %s", folder.name, last)
