@@ -97,7 +97,6 @@ def test_checkpoint_write_killed_then_rerun_resumes_and_clears_the_temporary(
     stale = _stale_temporary(fold / "checkpoints", "last.ckpt")
     assert train_tiny(trained, "--fold=0", "--max_epochs=1") == 0
     assert not stale.exists() and (fold / "metrics.json").is_file()
-    assert f"removed {stale.name}, left by an interrupted checkpoint write" in caplog.text
 
 
 def test_second_run_on_the_same_results_folder_refuses(train_tiny, tmp_path, caplog):
