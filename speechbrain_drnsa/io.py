@@ -12,6 +12,7 @@ valid name. The temporary names start with ``.`` and end with ``.tmp``;
 import contextlib
 import json
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from os import PathLike
@@ -215,15 +216,18 @@ def load_json(path: str | PathLike) -> Any:
         raise InputFileError(path, f"malformed JSON at line {err.lineno}: {err.msg}") from None
 
 
-def remove_stale_temporaries(folder: str | PathLike) -> list[Path]:
+def remove_stale_temporaries(folder: str | PathLike, older_than_s: float = 0.0) -> list[Path]:
     """Delete the temporary files that killed writers left in ``folder`` (not below it).
 
-    Call it only where no other process is writing into ``folder``.
+    Call it only where no other process is writing into ``folder``, or with
+    ``older_than_s`` longer than any write into it lasts.
 
     Arguments
     ---------
     folder : str or PathLike
         A folder written through this module.
+    older_than_s : float
+        Keep temporary files modified less than this many seconds ago.
 
     Returns
     -------
@@ -241,7 +245,10 @@ def remove_stale_temporaries(folder: str | PathLike) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    stale = [p for p in folder.glob(f".*{_TMP_SUFFIX}") if p.is_file()]
+    deadline = time.time() - older_than_s
+    stale = [
+        p for p in folder.glob(f".*{_TMP_SUFFIX}") if p.is_file() and p.stat().st_mtime <= deadline
+    ]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

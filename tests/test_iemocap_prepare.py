@@ -193,7 +193,7 @@ def _header_only_wav(corpus: Path) -> None:
         (_missing_wav, "kept3.wav", "not found"),
         (_truncated_wav, "kept3.wav", "truncated"),
         (_corrupt_wav, "kept3.wav", "not a readable audio file"),
-        (_header_only_wav, "kept3.wav", "no audio frames"),
+        (_header_only_wav, "kept3.wav", "header only"),
     ],
     ids=[
         "missing-folder", "no-session", "empty-emo", "header-only-emo", "malformed-emo",

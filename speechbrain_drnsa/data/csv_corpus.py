@@ -30,10 +30,10 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import soundfile as sf
 
 from speechbrain_drnsa.data.fold_files import folds_file, save_folds
 from speechbrain_drnsa.data.folds import make_folds
+from speechbrain_drnsa.features.audio import audio_info
 from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 
@@ -170,18 +170,13 @@ def audio_duration(path: str | PathLike) -> float:
     Example
     -------
     >>> import tempfile
-    >>> import numpy as np
+    >>> import numpy as np, soundfile as sf
     >>> path = tempfile.mkdtemp() + "/x.wav"
     >>> sf.write(path, np.zeros(8000), 16000)
     >>> audio_duration(path)
     0.5
     """
-    try:
-        info = sf.info(str(path))
-    except (sf.SoundFileError, RuntimeError) as err:
-        raise InputFileError(path, f"not a readable audio file ({err})") from None
-    if info.frames <= 0:
-        raise InputFileError(path, "holds no audio frames")
+    info = audio_info(path)
     return info.frames / info.samplerate
 
 
@@ -224,7 +219,7 @@ def write_corpus(
     Example
     -------
     >>> import tempfile
-    >>> import numpy as np
+    >>> import numpy as np, soundfile as sf
     >>> folder = Path(tempfile.mkdtemp())
     >>> rows = []
     >>> for i, (spk, emo) in enumerate([("a", "sad"), ("b", "sad"), ("c", "ang")]):
@@ -290,7 +285,7 @@ def prepare_csv_corpus(
     Example
     -------
     >>> import tempfile
-    >>> import numpy as np
+    >>> import numpy as np, soundfile as sf
     >>> folder = Path(tempfile.mkdtemp())
     >>> lines = ["path,speaker,emotion"]
     >>> for i, spk in enumerate("abcabc"):
@@ -327,7 +322,9 @@ def _row(csv_path: Path, line: int, record: dict[str, str | None]) -> CorpusRow:
             raise InputFileError(csv_path, f"line {line}: empty {name!r}")
     relative = Path(value("path"))
     audio = relative if relative.is_absolute() else csv_path.parent / relative
-    if not audio.is_file():
+    if audio.is_dir():
+        raise InputFileError(csv_path, f"line {line}: {audio} is a folder, expected an audio file")
+    if not audio.exists():
         raise InputFileError(csv_path, f"line {line}: audio file {audio} not found")
     duration = None
     if value("duration"):

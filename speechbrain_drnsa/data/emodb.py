@@ -189,9 +189,11 @@ def emodb_rows(data_folder: str | PathLike) -> list[CorpusRow]:
         )
     rows = []
     for path in sorted(wav_folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file() or path.suffix.lower() != ".wav":
+        if path.name.startswith(".") or path.suffix.lower() != ".wav":
             logger.warning("%s: not an EmoDB recording, skipped", path)
             continue
+        if not path.is_file():
+            raise InputFileError(path, "is a folder, expected an audio file")
         try:
             fields = parse_emodb_name(path.name)
         except ValueError as err:

@@ -18,7 +18,6 @@ sits beside it.
 
 import hashlib
 import logging
-import os
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -26,11 +25,10 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-import soundfile as sf
-
 from speechbrain_drnsa.data.emo_evaluation import Turn, parse_emo_evaluation, speaker_of
 from speechbrain_drnsa.data.fold_files import folds_file, save_folds
 from speechbrain_drnsa.data.folds import check_protocol, make_folds
+from speechbrain_drnsa.features.audio import audio_info
 from speechbrain_drnsa.io import load_json, write_json_atomic
 from speechbrain_drnsa.errors import InputFileError
 
@@ -271,46 +269,10 @@ def _build_manifest(
 
 def _wav_duration(path: Path) -> float:
     """Duration in seconds of a wav that is present, readable and complete."""
-    if not path.is_file():
+    if not path.exists():
         raise InputFileError(path, "wav file of a kept turn not found")
-    try:
-        info = sf.info(str(path))
-    except (sf.SoundFileError, RuntimeError) as err:
-        raise InputFileError(path, f"not a readable audio file ({err})") from None
-    if info.frames <= 0:
-        raise InputFileError(path, "holds no audio frames")
-    sizes = _riff_data_sizes(path)
-    # libsndfile silently shortens a truncated file, so compare with the header's promise.
-    if sizes is not None and sizes[0] > sizes[1]:
-        raise InputFileError(
-            path, f"truncated: its header announces {sizes[0]} bytes of audio, "
-            f"the file holds {sizes[1]}"
-        )
-    try:
-        sf.read(str(path), start=info.frames - 1, frames=1)
-    except (sf.SoundFileError, RuntimeError) as err:
-        raise InputFileError(path, f"cannot read its last frame, corrupt ({err})") from None
+    info = audio_info(path)
     return info.frames / info.samplerate
-
-
-def _riff_data_sizes(path: Path) -> tuple[int, int] | None:
-    """(bytes the ``data`` chunk announces, bytes present after it) of a RIFF/WAVE file."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        while True:
-            chunk = f.read(8)
-            if len(chunk) < 8:
-                return None
-            declared = int.from_bytes(chunk[4:], "little")
-            if chunk[:4] == b"data":
-                # 0 and 0xFFFFFFFF mark streams whose writer did not know the length.
-                if declared in (0, 0xFFFFFFFF):
-                    return None
-                return declared, size - f.tell()
-            f.seek(declared + (declared & 1), os.SEEK_CUR)
 
 
 def _report_counts(data_folder: Path, counts: Counter, raw: Counter) -> None:

@@ -32,7 +32,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from speechbrain_drnsa.io import load_json, save_array_atomic, write_bytes_atomic, write_json_atomic
+from speechbrain_drnsa.io import (
+    load_json, remove_stale_temporaries, save_array_atomic, write_bytes_atomic, write_json_atomic,
+)
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
 
@@ -41,6 +43,7 @@ __all__ = ["ExtractionReport", "FeatureIndex", "extract_corpus", "index_features
 logger = logging.getLogger(__name__)
 
 _HASH_CHARS = 16
+_STALE_AFTER_S = 600.0  # far longer than writing one utterance's array takes
 _Job = tuple[str, str, str]  # utterance id, audio path, cache file
 _Done = tuple[str, str, str, str]  # the same and the problem, "" if none
 
@@ -141,6 +144,8 @@ def extract_corpus(
         ids = ids[index - 1 :: count]
     folder = Path(cache_dir) / extractor.config_hash[:_HASH_CHARS]
     _write_config_copy(extractor, folder)
+    # left by killed extractions; shards of a running one may share the folder, hence the age
+    remove_stale_temporaries(folder, older_than_s=_STALE_AFTER_S)
     report, tasks = ExtractionReport(), []
     # Fingerprints are checked here, so a run with nothing to do starts no processes.
     for utt_id in ids:

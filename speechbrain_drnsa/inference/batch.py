@@ -26,8 +26,8 @@ def expand_inputs(inputs: Iterable[str | PathLike]) -> list[Path]:
     Returns
     -------
     list of pathlib.Path
-        In the given order, folders' files sorted; a missing path is kept (it
-        fails with its own reason).
+        In the given order, folders' files sorted; a missing path, or a folder
+        without audio files, is kept (it fails with its own reason).
 
     Example
     -------
@@ -37,7 +37,8 @@ def expand_inputs(inputs: Iterable[str | PathLike]) -> list[Path]:
     paths: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            paths += sorted(p for p in item.rglob("*") if p.is_file() and _is_audio_name(p))
+            files = sorted(p for p in item.rglob("*") if p.is_file() and _is_audio_name(p))
+            paths += files or [item]
         else:
             paths.append(item)
     return paths

@@ -39,7 +39,9 @@ from speechbrain_drnsa.inference.folder import (
     load_model_folder,
 )
 from speechbrain_drnsa.inference.model_card import model_card
-from speechbrain_drnsa.io import load_json, write_bytes_atomic, write_text_atomic
+from speechbrain_drnsa.io import (
+    load_json, remove_stale_temporaries, write_bytes_atomic, write_text_atomic,
+)
 from speechbrain_drnsa.results.report import read_finished_folds
 from speechbrain_drnsa.training.checkpoint import load_checkpoint
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
@@ -130,6 +132,7 @@ def export(
         architecture, features) or its model is not built from the package's lobes.
     """
     checkpoints = find_checkpoints(source)
+    remove_stale_temporaries(out_dir)  # left by an export that was killed
     blocks, tensors = {}, {}
     for fold, path in checkpoints.items():
         checkpoint = load_checkpoint(path)

@@ -18,6 +18,7 @@ import numpy as np
 import soundfile
 import torch
 
+from speechbrain_drnsa.features.audio import audio_info
 from speechbrain_drnsa.errors import InputFileError
 
 __all__ = ["Segment", "read_windows", "window_bounds"]
@@ -126,17 +127,8 @@ def read_windows(
 
 
 def _open(path: Path) -> soundfile.SoundFile:
-    if not path.is_file():
-        raise InputFileError(
-            path, "is a folder, expected an audio file" if path.is_dir() else "file not found"
-        )
-    if path.stat().st_size == 0:
-        raise InputFileError(path, "empty file (0 bytes)")
+    audio_info(path)  # the header checks of read_audio, truncation included
     try:
-        stream = soundfile.SoundFile(path)
+        return soundfile.SoundFile(path)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as err:
         raise InputFileError(path, f"not a readable audio file ({err})") from None
-    if stream.frames == 0:
-        stream.close()
-        raise InputFileError(path, "no audio samples (header only)")
-    return stream

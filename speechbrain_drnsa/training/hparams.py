@@ -62,6 +62,8 @@ class UnknownKeyError(InputFileError):
         The most similar valid key.
     where : str
         Where the key came from, e.g. ``"override --precison"``.
+    valid : iterable of str, optional
+        The valid keys, listed in the message when given.
 
     Example
     -------
@@ -70,10 +72,14 @@ class UnknownKeyError(InputFileError):
     "hparams/common.yaml: unknown override 'precison'; did you mean 'precision'?"
     """
 
-    def __init__(self, path: str | PathLike, key: str, closest: str, where: str):
+    def __init__(
+        self, path: str | PathLike, key: str, closest: str, where: str,
+        valid: Iterable[str] = (),
+    ):
         self.key = key
         self.closest = closest
-        super().__init__(path, f"unknown {where} {key!r}; did you mean {closest!r}?")
+        listed = f" valid keys: {', '.join(valid)}" if valid else ""
+        super().__init__(path, f"unknown {where} {key!r}; did you mean {closest!r}?{listed}")
 
 
 def closest_key(key: str, valid: Iterable[str]) -> str:
@@ -193,6 +199,9 @@ def load_recipe_hparams(
     hparams["demo_mode"] = demo_mode
     if hparams.get("model_file") is not None:
         hparams["model_file"] = (recipe_path.parent / hparams["model_file"]).resolve()
+    from speechbrain_drnsa.training.validation import check_settings  # it builds on this module
+
+    check_settings(hparams, recipe_path)
     return hparams, text
 
 

@@ -53,6 +53,7 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
     strategy, precision, max_epochs, accumulate_grad_batches, ...).
 """
 
+import contextlib
 import inspect
 import logging
 import time
@@ -84,6 +85,7 @@ from speechbrain_drnsa.training.checkpoint import (
 )
 from speechbrain_drnsa.training.datamodule import SERDataModule
 from speechbrain_drnsa.training.hparams import build_model
+from speechbrain_drnsa.training.lock import experiment_lock
 from speechbrain_drnsa.training.module import SERModule
 from speechbrain_drnsa.training.preparation import PreparedData
 from speechbrain_drnsa.training.pretrained import TRAINED_RECORD_NAME, load_pretrained_weights
@@ -128,8 +130,11 @@ def run_folds(hparams: Mapping[str, Any], prepared: PreparedData, hparams_text: 
         The resolved yaml, saved in every fold folder.
     """
     folds = range(prepared.num_folds) if hparams.get("fold") is None else [int(hparams["fold"])]
-    for fold in folds:
-        train_fold(hparams, prepared, fold, hparams_text)
+    # one run per experiment folder; other ranks of a distributed run share the main one's
+    lock = experiment_lock if _is_main_process() else contextlib.nullcontext
+    with lock(hparams["experiment_folder"]):
+        for fold in folds:
+            train_fold(hparams, prepared, fold, hparams_text)
 
 
 def train_fold(
@@ -353,12 +358,12 @@ def _fit(
     """Train (resuming from ``last.ckpt``) unless training had ended; return its record."""
     checkpoints = folder / "checkpoints"
     trained = checkpoints / TRAINED_RECORD_NAME
-    if trained.is_file():
-        logger.info("%s: training had finished, testing its selection", folder.name)
-        return load_json(trained)
     if trainer.is_global_zero:
         for stale in remove_stale_temporaries(checkpoints):
             logger.info("removed %s, left by an interrupted checkpoint write", stale.name)
+    if trained.is_file():
+        logger.info("%s: training had finished, testing its selection", folder.name)
+        return load_json(trained)
     last = checkpoints / "last.ckpt"
     if last.is_file():
         logger.info("%s: resuming from %s", folder.name, last)

@@ -1,0 +1,178 @@
+"""The bad-input matrix: every audio case of robustness_cases through every entry point.
+
+Each cell gives a correct result or a one-line error starting with the file's
+path and naming the problem; the command line prints no traceback, and a
+batch goes on past the bad file and exits 1.
+"""
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from robustness_cases import (
+    AUDIO_CASES, ENTRY_POINTS, AudioCase, EntryPoint, expected, markdown, runs,
+)
+from speechbrain_drnsa.cli import main
+from speechbrain_drnsa.data.csv_corpus import prepare_csv_corpus
+from speechbrain_drnsa.data.demo import make_demo_corpus
+from speechbrain_drnsa.data.emodb import prepare_emodb
+from speechbrain_drnsa.data.iemocap import prepare_iemocap
+from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.features import OpenSmileLLD, read_audio
+from speechbrain_drnsa.inference import EmotionRecognizer, export
+from speechbrain_drnsa.io import load_json
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "robustness.md"
+EMODB_NAMES = ["03a01Fa", "03a02Wb", "08a01Lc", "08b01Ta", "09b02Ea", "10a04Aa"]
+
+
+@pytest.fixture(scope="session")
+def one_hour_file(tmp_path_factory) -> Path:
+    """The one heavy input, written once per session."""
+    case = next(case for case in AUDIO_CASES if case.heavy)
+    return case.write(tmp_path_factory.mktemp("one_hour") / "long.wav")
+
+
+@pytest.fixture(scope="session")
+def good_wav(tmp_path_factory) -> Path:
+    case = next(case for case in AUDIO_CASES if case.name == "pcm_16")
+    return case.write(tmp_path_factory.mktemp("good") / "good.wav")
+
+
+@pytest.fixture(scope="session")
+def small_iemocap(tmp_path_factory) -> tuple[Path, str]:
+    """A small corpus in IEMOCAP's layout and the relative path of one kept turn's wav."""
+    corpus = make_demo_corpus(
+        tmp_path_factory.mktemp("iemocap") / "corpus", utterances_per_class=1,
+        dropped_per_speaker=0,
+    )
+    manifest = load_json(prepare_iemocap(corpus, tmp_path_factory.mktemp("iemocap_prep")))
+    wav = next(iter(manifest.values()))["wav"]
+    return corpus, wav.replace("{data_root}/", "")
+
+
+@pytest.fixture(scope="module")
+def model_folder(train_tiny, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("robust_run")
+    assert train_tiny(root, "--fold=0", "--max_epochs=1") == 0
+    return export(root / "drn_mhsa" / "1234", root / "model")
+
+
+def _place(case: AudioCase, target: Path, one_hour: Path) -> Path:
+    """Write the case's file at ``target`` (its folder created)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if case.heavy:
+        target.symlink_to(one_hour)  # the 58 MB file is written once per session
+        return target
+    return case.write(target)
+
+
+def _error_of(call: Callable[[], object]) -> str | None:
+    try:
+        call()
+    except InputFileError as err:
+        return str(err)
+    return None
+
+
+def _run_cli(argv: list[str], capsys) -> tuple[int, str]:
+    status = main(argv)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return status, out + err
+
+
+def _cell(entry: EntryPoint, case: AudioCase, root: Path, fixtures: dict, capsys) -> str | None:
+    """Run one cell; return the error text naming the file (``None``: a result)."""
+    bad = root / case.folder / f"x{case.suffix}"
+    if entry.name == "read_audio":
+        path = _place(case, bad, fixtures["one_hour"])
+        return _error_of(lambda: read_audio(path))
+    if entry.name == "extract_file":
+        path = _place(case, bad, fixtures["one_hour"])
+        return _error_of(lambda: OpenSmileLLD().extract_file(path))
+    if entry.name == "prepare_iemocap":
+        corpus, relative = fixtures["iemocap"]
+        copy = shutil.copytree(corpus, root / case.folder / "IEMOCAP")
+        (copy / relative).unlink()
+        _place(case, copy / relative, fixtures["one_hour"])
+        return _error_of(lambda: prepare_iemocap(copy, root / "prep"))
+    if entry.name == "prepare_emodb":
+        folder = root / case.folder / "emodb"
+        for name in EMODB_NAMES[1:]:
+            shutil.copy(fixtures["good"], _parent(folder / "wav" / f"{name}.wav"))
+        _place(case, folder / "wav" / f"{EMODB_NAMES[0]}.wav", fixtures["one_hour"])
+        return _error_of(lambda: prepare_emodb(folder, root / "prep"))
+    if entry.name == "prepare_csv":
+        path = _place(case, bad, fixtures["one_hour"])
+        rows = ["path,speaker,emotion", f"{path.name},s1,neu"]
+        for i, speaker in enumerate(["s1", "s2", "s3"]):
+            shutil.copy(fixtures["good"], path.parent / f"good{i}.wav")
+            rows.append(f"good{i}.wav,{speaker},{'sad' if i else 'neu'}")
+        csv_path = path.parent / "corpus.csv"
+        csv_path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        return _error_of(lambda: prepare_csv_corpus(csv_path, root / "prep"))
+    path = _place(case, bad, fixtures["one_hour"])
+    if entry.name == "recognizer":
+        recognizer = EmotionRecognizer.from_hparams(fixtures["model"]())
+        return _error_of(lambda: recognizer.classify_file(path))
+    if entry.name == "extract_cli":
+        manifest = root / "manifest.json"
+        manifest.write_text(json.dumps({"good": {"wav": str(fixtures["good"])},
+                                        "bad": {"wav": str(path)}}))
+        argv = ["extract", str(manifest), "--cache", str(root / "cache")]
+    else:
+        argv = ["classify", str(fixtures["good"]), str(path), "--model", str(fixtures["model"]())]
+    status, output = _run_cli(argv, capsys)
+    if status == 0:
+        return None
+    assert status == 1, output  # a bad file is a failure of the batch, not of the command
+    failures = _failure_lines(output)
+    assert not any("good.wav" in line for line in failures)  # went on past the bad file
+    return next((line for line in failures if line.startswith(str(path))), output)
+
+
+def _parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _failure_lines(output: str) -> list[str]:
+    """The indented lines the batch commands list their failures with."""
+    return [line.strip() for line in output.splitlines() if line.startswith("  ")]
+
+
+# the one-hour file goes only through the entry points that read headers, not every sample
+CELLS = [
+    pytest.param(case, entry, id=f"{case.name}-{entry.name}")
+    for case in AUDIO_CASES for entry in ENTRY_POINTS if runs(case, entry)
+]
+
+
+@pytest.mark.parametrize("case, entry", CELLS)
+def test_bad_input_matrix(case, entry, tmp_path, request, capsys, good_wav, small_iemocap):
+    fixtures = {
+        "good": good_wav,
+        "iemocap": small_iemocap,
+        "one_hour": request.getfixturevalue("one_hour_file") if case.heavy else None,
+        "model": lambda: request.getfixturevalue("model_folder"),
+    }
+    error = _cell(entry, case, tmp_path, fixtures, capsys)
+    want = expected(case, entry)
+    if want is None:
+        assert error is None, error
+    else:
+        assert error is not None, f"{case.name} accepted by {entry.name}"
+        assert want in error and "\n" not in error.strip()
+        assert error.startswith(str(tmp_path)) and (
+            f"x{case.suffix}" in error or ".wav:" in error
+        ), error
+
+
+def test_robustness_doc_is_generated_from_the_tables():
+    assert DOC.read_text(encoding="utf-8") == markdown(), (
+        "docs/robustness.md is stale: run python tests/robustness_cases.py"
+    )
