@@ -12,6 +12,7 @@ valid name. The temporary names start with ``.`` and end with ``.tmp``;
 import contextlib
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -219,8 +220,10 @@ def load_json(path: str | PathLike) -> Any:
 def remove_stale_temporaries(folder: str | PathLike, older_than_s: float = 0.0) -> list[Path]:
     """Delete the temporary files that killed writers left in ``folder`` (not below it).
 
-    Call it only where no other process is writing into ``folder``, or with
-    ``older_than_s`` longer than any write into it lasts.
+    A temporary file is stale when it is older than ``older_than_s`` or when
+    the process that wrote it (its name holds the writer's pid) no longer runs
+    on this machine. With ``older_than_s`` longer than any write lasts, it is
+    safe beside live writers (cache shards on other machines included).
 
     Arguments
     ---------
@@ -247,11 +250,26 @@ def remove_stale_temporaries(folder: str | PathLike, older_than_s: float = 0.0) 
         return []
     deadline = time.time() - older_than_s
     stale = [
-        p for p in folder.glob(f".*{_TMP_SUFFIX}") if p.is_file() and p.stat().st_mtime <= deadline
+        p for p in folder.glob(f".*{_TMP_SUFFIX}")
+        if p.is_file() and (p.stat().st_mtime <= deadline or not _writer_runs(p))
     ]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+def _writer_runs(path: Path) -> bool:
+    """Whether the process named in a temporary file's name still runs here."""
+    match = re.fullmatch(r"\..+\.(\d+)\.[0-9a-f]{8}" + re.escape(_TMP_SUFFIX), path.name)
+    if match is None:
+        return True  # not ours: leave it to the age rule
+    try:
+        os.kill(int(match[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
 
 
 def _write_with(write: Callable[[IO[bytes]], Any], path: str | PathLike) -> Path:

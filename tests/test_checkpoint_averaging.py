@@ -10,6 +10,9 @@ from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.training.checkpoint import average_checkpoint_files
 from speechbrain_drnsa.training.hparams import load_recipe_hparams
 
+# a real model definition: loading recipe hparams checks the model against the labels
+MODEL_FILE = str(Path(__file__).resolve().parents[1] / "hparams" / "drn_mhsa.yaml")
+
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "IEMOCAP"
 
 
@@ -64,7 +67,7 @@ def test_averaging_is_off_in_the_recipes_by_default():
     for recipe in ("IEMOCAP", "EmoDB"):
         hparams, _ = load_recipe_hparams(
             RECIPE.parent / recipe / "hparams" / "common.yaml",
-            {"experiment": "x", "model_file": "m.yaml", "data_folder": "d"},
+            {"experiment": "x", "model_file": MODEL_FILE, "data_folder": "d"},
         )
         assert hparams["average_top_k"] == 1, recipe
 

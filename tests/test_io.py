@@ -35,3 +35,21 @@ def test_load_errors_name_the_file(tmp_path, content, problem):
 def test_load_a_folder(tmp_path):
     with pytest.raises(InputFileError, match="is a folder"):
         load_json(tmp_path)
+
+
+def test_temporaries_of_dead_writers_go_at_once_live_ones_stay(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from speechbrain_drnsa.io import remove_stale_temporaries
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    dead = tmp_path / f".a.npy.{finished.stdout.strip()}.0badcafe.tmp"
+    live = tmp_path / f".b.npy.{os.getpid()}.0badcafe.tmp"
+    foreign = tmp_path / ".c.tmp"  # not a name this package writes: only the age rule
+    for path in (dead, live, foreign):
+        path.write_bytes(b"half")
+    assert remove_stale_temporaries(tmp_path, older_than_s=600) == [dead]
+    assert live.exists() and foreign.exists()

@@ -10,6 +10,9 @@ from torch import nn
 from speechbrain_drnsa.training.module import SERModule
 from speechbrain_drnsa.training.hparams import load_recipe_hparams
 
+# a real model definition: loading recipe hparams checks the model against the labels
+MODEL_FILE = str(Path(__file__).resolve().parents[1] / "hparams" / "drn_mhsa.yaml")
+
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 LABELS = ["a", "b", "c", "d"]
 
@@ -113,6 +116,6 @@ def test_negative_alpha_is_refused():
 def test_mixup_is_off_in_the_recipes_by_default(recipe):
     hparams, _ = load_recipe_hparams(
         RECIPES / recipe / "hparams" / "common.yaml",
-        {"experiment": "x", "model_file": "m.yaml", "data_folder": "d"},
+        {"experiment": "x", "model_file": MODEL_FILE, "data_folder": "d"},
     )
     assert hparams["mixup_alpha"] == 0.0

@@ -12,6 +12,9 @@ from speechbrain_drnsa.training.hparams import build_model
 from speechbrain_drnsa.training.pretrained import load_pretrained_weights, resolve_checkpoint
 from speechbrain_drnsa.training.hparams import load_recipe_hparams
 
+# a real model definition: loading recipe hparams checks the model against the labels
+MODEL_FILE = str(Path(__file__).resolve().parents[1] / "hparams" / "drn_mhsa.yaml")
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY_WIDTHS = {"channels": [4, 4, 8, 8, 8], "out_channels": 8, "lstm_hidden": 8, "lin_neurons": [8]}
 
@@ -97,6 +100,6 @@ def test_recipes_start_from_init_from(pretrained_fold, train_tiny, tmp_path, cap
 def test_recipes_start_from_scratch_and_unperturbed_by_default(recipe, required):
     hparams, _ = load_recipe_hparams(
         ROOT / "recipes" / recipe / "hparams" / "common.yaml",
-        {"experiment": "x", "model_file": "m.yaml", **required},
+        {"experiment": "x", "model_file": MODEL_FILE, **required},
     )
     assert hparams["init_from"] is None and hparams["perturbations"] == []

@@ -20,6 +20,9 @@ from speechbrain_drnsa.training.datamodule import SERDataModule
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY, SERModule
 from speechbrain_drnsa.training.hparams import load_recipe_hparams
 
+# a real model definition: loading recipe hparams checks the model against the labels
+MODEL_FILE = str(Path(__file__).resolve().parents[1] / "hparams" / "drn_mhsa.yaml")
+
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TINY = [
     "--model_overrides={channels: [4, 4, 8, 8, 8], out_channels: 8, lstm_hidden: 8, "
@@ -187,10 +190,10 @@ def test_augmentation_changes_training_batches_only():
 def test_recipe_masking_is_off_by_default_and_masks_when_asked(recipe):
     common = RECIPES / recipe / "hparams" / "common.yaml"
     feats = torch.randn(3, 200, 17) + 5
-    off, _ = load_recipe_hparams(common, {"experiment": "x", "model_file": "m.yaml",
+    off, _ = load_recipe_hparams(common, {"experiment": "x", "model_file": MODEL_FILE,
                                           "data_folder": "d"})
     assert off["augment"] is None  # no module, no random draws: training exactly as before
-    on, _ = load_recipe_hparams(common, {"experiment": "x", "model_file": "m.yaml",
+    on, _ = load_recipe_hparams(common, {"experiment": "x", "model_file": MODEL_FILE,
                                          "data_folder": "d", "time_masks": 2,
                                          "feature_masks": 1})
     masked = on["augment"](feats)

@@ -34,10 +34,10 @@ _INSTALL_HINT = (
 def _sklearn():
     """Import the parts of scikit-learn the baseline uses, or say how to install it."""
     try:
-        from sklearn import metrics, model_selection, pipeline, preprocessing, svm
+        from sklearn import calibration, metrics, model_selection, pipeline, preprocessing, svm
     except ImportError as err:
         raise ImportError(_INSTALL_HINT) from err
-    return metrics, model_selection, pipeline, preprocessing, svm
+    return metrics, model_selection, pipeline, preprocessing, svm, calibration
 
 
 def speaker_standardise(features: np.ndarray, speakers: Sequence[str]) -> np.ndarray:
@@ -101,7 +101,7 @@ def make_svm(c: float, class_weight: str | None = "balanced"):
     >>> make_svm(0.01).named_steps["svm"].C
     0.01
     """
-    metrics, _, pipeline, preprocessing, svm = _sklearn()
+    metrics, _, pipeline, preprocessing, svm, _ = _sklearn()
     # libsvm's one-against-one multi-class SVM, as WEKA's SMO of the classic papers.
     # The linear kernel as a callable makes scikit-learn compute the Gram matrix with
     # BLAS and hand it to libsvm precomputed: the same model as kernel="linear",
@@ -109,10 +109,7 @@ def make_svm(c: float, class_weight: str | None = "balanced"):
     kernel = metrics.pairwise.linear_kernel
     return pipeline.Pipeline([
         ("scale", preprocessing.StandardScaler()),
-        # probability=True adds Platt-scaled probabilities (for ensembles with a network);
-        # predict still uses the decision function, so the predictions do not change
-        ("svm", svm.SVC(kernel=kernel, C=c, class_weight=class_weight, probability=True,
-                        random_state=0)),
+        ("svm", svm.SVC(kernel=kernel, C=c, class_weight=class_weight)),
     ])
 
 
@@ -157,7 +154,7 @@ def choose_c(
     >>> choose_c(x, y, ["a"] * 4 + ["b"] * 4 + ["c"] * 4, c_grid=[0.01, 1.0]) in (0.01, 1.0)
     True
     """
-    _, model_selection, _, preprocessing, svm = _sklearn()
+    _, model_selection, _, preprocessing, svm, _ = _sklearn()
     speakers = np.asarray(speakers)
     num_classes = int(np.max(labels)) + 1
     if len(set(speakers)) < 2:
@@ -255,6 +252,12 @@ def fit_predict(
     c = choose_c(
         features[train_rows], labels[train_rows], speakers[train_rows], c_grid, class_weight
     )
-    model = make_svm(c, class_weight).fit(features[train_rows], labels[train_rows])
-    test = features[test_rows]
-    return model.predict(test), model.predict_proba(test), c
+    train, test = features[train_rows], features[test_rows]
+    model = make_svm(c, class_weight).fit(train, labels[train_rows])
+    # Platt-scaled probabilities (for ensembles with a network) from a calibrated copy:
+    # the predictions stay the SVM's own
+    calibration = _sklearn()[-1]
+    calibrated = calibration.CalibratedClassifierCV(make_svm(c, class_weight), cv=3,
+                                                    ensemble=False)
+    calibrated.fit(train, labels[train_rows])
+    return model.predict(test), calibrated.predict_proba(test), c
