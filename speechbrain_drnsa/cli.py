@@ -82,8 +82,10 @@ def _export(args: argparse.Namespace) -> int:
     from speechbrain_drnsa.inference import export
 
     try:
-        out = export(args.source, args.out_dir, corpus=args.corpus, license=args.license)
-    except ValueError as err:  # InputFileError included
+        out = export(
+            args.source, args.out_dir, corpus=args.corpus, license=args.license, onnx=args.onnx
+        )
+    except (ValueError, ImportError) as err:  # InputFileError included; onnx extra missing
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"Model folder written to {out}")
@@ -99,7 +101,7 @@ def _classify(args: argparse.Namespace) -> int:
     )
 
     try:
-        recognizer = EmotionRecognizer.from_hparams(args.model)
+        recognizer = EmotionRecognizer.from_hparams(args.model, backend=args.backend)
         if args.speaker_dir:
             recognizer.enrol("speaker", args.speaker_dir)
     except (ValueError, ImportError) as err:
@@ -226,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out_dir", help="the model folder to write")
     export.add_argument("--corpus", default=None, help="corpus named in the model card")
     export.add_argument("--license", default="other", help="hub licence id of the weights")
+    export.add_argument(
+        "--onnx", action="store_true", help="also write model.onnx (needs the onnx extra)"
+    )
     export.set_defaults(func=_export)
 
     classify = commands.add_parser("classify", help="classify the emotion of audio files")
@@ -237,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument(
         "--speaker-dir", default=None, help="files of the one speaker of all inputs, to enrol"
+    )
+    classify.add_argument(
+        "--backend", choices=["torch", "onnx"], default="torch",
+        help="run the torch models or the folder's model.onnx (export --onnx)",
     )
     classify.set_defaults(func=_classify)
 
