@@ -134,6 +134,21 @@ def _classify(args: argparse.Namespace) -> int:
     return 1 if failures or not paths else 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from speechbrain_drnsa.inference import EmotionRecognizer
+    from speechbrain_drnsa.inference.explain import explain_file, plot_explanation
+
+    try:
+        recognizer = EmotionRecognizer.from_hparams(args.model)
+        explanation = explain_file(recognizer, args.file, heads=args.heads, window_s=args.window)
+        out = plot_explanation(explanation, args.out)
+    except (ValueError, ImportError) as err:  # InputFileError included
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: {explanation.label}; figure written to {out}")
+    return 0
+
+
 def _push(args: argparse.Namespace) -> int:
     from speechbrain_drnsa.inference import push
 
@@ -248,6 +263,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the torch models or the folder's model.onnx (export --onnx)",
     )
     classify.set_defaults(func=_classify)
+
+    explain = commands.add_parser(
+        "explain", help="draw a file's waveform, LLDs and the model's last self-attention"
+    )
+    explain.add_argument("file", help="the audio file")
+    explain.add_argument("--model", required=True, help="model folder or hub id (owner/name)")
+    explain.add_argument("--out", required=True, help="image to write (.png, .pdf, .svg)")
+    explain.add_argument("--heads", action="store_true", help="also draw each attention head")
+    explain.add_argument(
+        "--window", type=float, default=None, help="window in seconds for long files (hop: half)"
+    )
+    explain.set_defaults(func=_explain)
 
     push = commands.add_parser("push", help="upload a model folder to the Hugging Face Hub")
     push.add_argument("folder", help="a folder written by export")

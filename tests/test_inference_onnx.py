@@ -102,6 +102,9 @@ def test_explicit_attention_equals_torch_attention_and_keeps_weights():
     torch.testing.assert_close(explicit, fused, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(weights, fused_weights, atol=1e-6, rtol=1e-5)
     assert kept.shape == (3, 4, 9, 9) and attention.last_weights is None
+    # utterance 3 has one valid frame of 9: rows sum to 1 over it, padded keys get 0
+    torch.testing.assert_close(kept.sum(dim=-1), torch.ones(3, 4, 9))
+    assert bool((kept[2, :, :, 1:] == 0).all()) and bool((kept[1, :, :, 5:] == 0).all())
     assert not attention.explicit_weights
 
 
