@@ -167,6 +167,9 @@ def test_cli_export_onnx_and_classify_with_the_onnx_backend(model_folder, demo_c
     assert with_onnx["label"] == with_torch["label"]
     for label, p in with_torch["probabilities"].items():
         assert abs(with_onnx["probabilities"][label] - p) < 1e-4
+    run = model_folder.parent / "drn_mhsa" / "1234"
+    assert main(["export", str(run), str(tmp_path / "exported"), "--onnx"]) == 0
+    assert (tmp_path / "exported" / "model.onnx").is_file()
     copy = tmp_path / "copy"
     shutil.copytree(model_folder, copy)
     (copy / "model.onnx").unlink()
