@@ -94,8 +94,10 @@ def _export(args: argparse.Namespace) -> int:
     from speechbrain_drnsa.inference import export
 
     try:
-        out = export(args.source, args.out_dir, corpus=args.corpus, license=args.license)
-    except ValueError as err:  # InputFileError included
+        out = export(
+            args.source, args.out_dir, corpus=args.corpus, license=args.license, onnx=args.onnx
+        )
+    except (ValueError, ImportError) as err:  # InputFileError included; onnx extra missing
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"Model folder written to {out}")
@@ -111,7 +113,7 @@ def _classify(args: argparse.Namespace) -> int:
     )
 
     try:
-        recognizer = EmotionRecognizer.from_hparams(args.model)
+        recognizer = EmotionRecognizer.from_hparams(args.model, backend=args.backend)
         if args.speaker_dir:
             recognizer.enrol("speaker", args.speaker_dir)
     except (ValueError, ImportError) as err:
@@ -142,6 +144,21 @@ def _classify(args: argparse.Namespace) -> int:
         for reason in failures:
             print(f"  {reason}", file=sys.stderr)
     return 1 if failures or not paths else 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from speechbrain_drnsa.inference import EmotionRecognizer
+    from speechbrain_drnsa.inference.explain import explain_file, plot_explanation
+
+    try:
+        recognizer = EmotionRecognizer.from_hparams(args.model)
+        explanation = explain_file(recognizer, args.file, heads=args.heads, window_s=args.window)
+        out = plot_explanation(explanation, args.out)
+    except (ValueError, ImportError) as err:  # InputFileError included
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: {explanation.label}; figure written to {out}")
+    return 0
 
 
 def _push(args: argparse.Namespace) -> int:
@@ -246,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out_dir", help="the model folder to write")
     export.add_argument("--corpus", default=None, help="corpus named in the model card")
     export.add_argument("--license", default="other", help="hub licence id of the weights")
+    export.add_argument(
+        "--onnx", action="store_true", help="also write model.onnx (needs the onnx extra)"
+    )
     export.set_defaults(func=_export)
 
     classify = commands.add_parser("classify", help="classify the emotion of audio files")
@@ -258,7 +278,23 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument(
         "--speaker-dir", default=None, help="files of the one speaker of all inputs, to enrol"
     )
+    classify.add_argument(
+        "--backend", choices=["torch", "onnx"], default="torch",
+        help="run the torch models or the folder's model.onnx (export --onnx)",
+    )
     classify.set_defaults(func=_classify)
+
+    explain = commands.add_parser(
+        "explain", help="draw a file's waveform, LLDs and the model's last self-attention"
+    )
+    explain.add_argument("file", help="the audio file")
+    explain.add_argument("--model", required=True, help="model folder or hub id (owner/name)")
+    explain.add_argument("--out", required=True, help="image to write (.png, .pdf, .svg)")
+    explain.add_argument("--heads", action="store_true", help="also draw each attention head")
+    explain.add_argument(
+        "--window", type=float, default=None, help="window in seconds for long files (hop: half)"
+    )
+    explain.set_defaults(func=_explain)
 
     push = commands.add_parser("push", help="upload a model folder to the Hugging Face Hub")
     push.add_argument("folder", help="a folder written by export")

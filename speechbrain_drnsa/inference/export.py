@@ -8,6 +8,7 @@ fold, used as an ensemble) and writes::
     hyperparams.yaml    plain data: architecture spec, labels, features, windows
     label_encoder.txt   SpeechBrain's CategoricalEncoder format
     README.md           model card with the hub's metadata block
+    model.onnx          with ``onnx=True``: the ensemble as one ONNX graph
 
 The architecture comes from the model yaml each checkpoint carries, read as
 data (:func:`~speechbrain_drnsa.inference.architecture.spec_from_model_yaml`);
@@ -103,6 +104,7 @@ def export(
     license: str = "other",
     window_s: float = 10.0,
     hop_s: float = 5.0,
+    onnx: bool = False,
 ) -> Path:
     """Write a hub-ready model folder from trained checkpoints.
 
@@ -119,6 +121,10 @@ def export(
         Hub licence identifier of the weights (``other``: the corpus decides).
     window_s, hop_s : float
         Default window and hop, in seconds, for classifying long files.
+    onnx : bool
+        Also write ``model.onnx``, checked against torch
+        (:func:`~speechbrain_drnsa.inference.onnx_export.export_onnx`; needs
+        the ``onnx`` extra).
 
     Returns
     -------
@@ -182,7 +188,11 @@ def export(
         license,
     )
     write_text_atomic(card, out / CARD_NAME)
-    load_model_folder(out)  # what was written loads, and fits its config
+    loaded = load_model_folder(out)  # what was written loads, and fits its config
+    if onnx:
+        from speechbrain_drnsa.inference.onnx_export import export_onnx
+
+        export_onnx(loaded)
     return out
 
 

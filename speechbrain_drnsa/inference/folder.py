@@ -2,9 +2,10 @@
 
 A model folder (written by :func:`speechbrain_drnsa.inference.export`) holds
 ``model.safetensors``, ``hyperparams.yaml`` (plain data), ``label_encoder.txt``
-and ``README.md``. SpeechBrain's own hub models are loaded with hyperpyyaml,
-whose ``!new:``/``!name:``/``!apply:`` tags import and call whatever they
-name, and with pickled checkpoints; a downloaded folder can therefore run its
+and ``README.md``, and optionally ``model.onnx`` (read as data by
+:mod:`~speechbrain_drnsa.inference.onnx_backend`). SpeechBrain's own hub models
+are loaded with hyperpyyaml, whose ``!new:``/``!name:``/``!apply:`` tags import
+and call whatever they name, and with pickled checkpoints; a downloaded folder can therefore run its
 author's code. :func:`load_model_folder` refuses what could: any yaml tag, any
 pickled file in the folder, any symlink leading outside it; weights come from
 safetensors only, and the network is built from the package's own lobes
@@ -31,11 +32,13 @@ __all__ = [
     "LABELS_NAME",
     "CARD_NAME",
     "WEIGHTS_NAME",
+    "ONNX_NAME",
     "ModelFolder",
     "check_folder",
     "label_encoder_text",
     "load_model_folder",
     "read_config",
+    "read_model_folder",
     "read_labels",
 ]
 
@@ -43,6 +46,8 @@ WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "hyperparams.yaml"
 LABELS_NAME = "label_encoder.txt"
 CARD_NAME = "README.md"
+#: Optional: the fold ensemble as one ONNX graph (``export --onnx``).
+ONNX_NAME = "model.onnx"
 #: Files a model folder must hold, in the order they are checked.
 REQUIRED = (CONFIG_NAME, LABELS_NAME, WEIGHTS_NAME)
 # pickle-based formats, which run code when read
@@ -242,6 +247,42 @@ def read_labels(path: str | PathLike) -> list[str]:
     return [mapping[i] for i in range(len(mapping))]
 
 
+def read_model_folder(
+    folder: str | PathLike, root: str | PathLike | None = None
+) -> ModelFolder:
+    """Check a model folder and read its config and labels, building no model.
+
+    What the ONNX backend needs (:class:`~speechbrain_drnsa.inference.onnx_backend.OnnxEnsemble`
+    reads ``model.onnx`` itself); :func:`load_model_folder` builds the torch models.
+
+    Arguments
+    ---------
+    folder : str or PathLike
+        A folder written by :func:`~speechbrain_drnsa.inference.export`.
+    root : str or PathLike, optional
+        Where its symlinks may lead (:func:`check_folder`).
+
+    Returns
+    -------
+    ModelFolder
+        Config and labels; no models or normalisers.
+
+    Raises
+    ------
+    InputFileError
+        As :func:`check_folder` and :func:`read_config`, or for labels that
+        differ from the config's.
+    """
+    folder = check_folder(folder, root)
+    config = read_config(folder / CONFIG_NAME)
+    labels = read_labels(folder / LABELS_NAME)
+    if labels != list(config["labels"]):
+        raise InputFileError(
+            folder / LABELS_NAME, f"labels {labels} differ from {CONFIG_NAME}'s {config['labels']}"
+        )
+    return ModelFolder(folder, config, labels, [], [])
+
+
 def load_model_folder(
     folder: str | PathLike, root: str | PathLike | None = None
 ) -> ModelFolder:
@@ -266,13 +307,8 @@ def load_model_folder(
         weights that do not fit the config (naming the tensors) or labels that
         do not match the output size.
     """
-    folder = check_folder(folder, root)
-    config = read_config(folder / CONFIG_NAME)
-    labels = read_labels(folder / LABELS_NAME)
-    if labels != list(config["labels"]):
-        raise InputFileError(
-            folder / LABELS_NAME, f"labels {labels} differ from {CONFIG_NAME}'s {config['labels']}"
-        )
+    checked = read_model_folder(folder, root)
+    folder, config, labels = checked.path, checked.config, checked.labels
     weights_path = folder / WEIGHTS_NAME
     try:
         tensors = safetensors.torch.load_file(weights_path)

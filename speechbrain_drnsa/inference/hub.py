@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.inference.folder import CARD_NAME, REQUIRED, check_folder
+from speechbrain_drnsa.inference.folder import CARD_NAME, ONNX_NAME, REQUIRED, check_folder
 
 __all__ = ["push", "resolve_source"]
 
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-_ASSETS = [*REQUIRED, CARD_NAME]
+_ASSETS = [*REQUIRED, CARD_NAME, ONNX_NAME]  # the graph when exported
 
 
 def resolve_source(

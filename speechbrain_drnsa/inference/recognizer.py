@@ -5,6 +5,8 @@ from it (:mod:`speechbrain_drnsa.inference.folder`); ``classify_file``,
 ``classify_batch`` and ``encode_batch`` follow
 ``speechbrain.inference.classifiers.EncoderClassifier``. A folder of several
 folds is an ensemble: the output probabilities are the mean of the folds'.
+``backend="onnx"`` runs the folder's ``model.onnx`` with ONNX Runtime instead
+of building torch models (:mod:`~speechbrain_drnsa.inference.onnx_backend`).
 
 Per-speaker models (trained on LLDs standardised with each speaker's own
 statistics) need the speaker's statistics: :meth:`EmotionRecognizer.enrol`
@@ -26,7 +28,9 @@ import torch
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
-from speechbrain_drnsa.inference.folder import ModelFolder, load_model_folder
+from speechbrain_drnsa.inference.folder import (
+    ONNX_NAME, ModelFolder, load_model_folder, read_model_folder,
+)
 from speechbrain_drnsa.inference.hub import resolve_source
 from speechbrain_drnsa.inference.windows import read_windows
 from speechbrain_drnsa.io import load_json, write_json_atomic
@@ -69,6 +73,11 @@ class EmotionRecognizer:
         From :func:`~speechbrain_drnsa.inference.folder.load_model_folder`.
     device : str
         Torch device of the models (features are computed on the CPU).
+    backend : str
+        ``"torch"`` (the folder's models) or ``"onnx"`` (its ``model.onnx``, on
+        the CPU; needs the ``onnx`` extra; no torch model is built).
+    num_threads : int, optional
+        ONNX Runtime's threads (``"onnx"`` only; default: all cores).
 
     Usage (a runnable version is ``tests/test_inference_recognizer.py``)::
 
@@ -76,12 +85,33 @@ class EmotionRecognizer:
         out_prob, score, index, text_lab = recognizer.classify_file("a.wav")
     """
 
-    def __init__(self, folder: ModelFolder, device: str = "cpu"):
+    def __init__(
+        self,
+        folder: ModelFolder,
+        device: str = "cpu",
+        backend: str = "torch",
+        num_threads: int | None = None,
+    ):
+        if backend not in ("torch", "onnx"):
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         self.folder = folder
-        self.device = torch.device(device)
+        self.backend = backend
+        self.device = torch.device(device if backend == "torch" else "cpu")
         self.labels = list(folder.labels)
-        self.models = [model.to(self.device) for model in folder.models]
-        self.normalizers = [norm.to(self.device) for norm in folder.normalizers]
+        self.onnx = None
+        if backend == "onnx":
+            from speechbrain_drnsa.inference.onnx_backend import OnnxEnsemble
+
+            self.onnx = OnnxEnsemble(
+                folder.path / ONNX_NAME, self.labels, folder.config["folds"], num_threads
+            )
+        torch_folds = folder.models if self.onnx is None else []
+        self.models = [model.to(self.device) for model in torch_folds]
+        self.normalizers = [norm.to(self.device) for norm in folder.normalizers][: len(torch_folds)]
+        #: LLD frames per encoder output frame: shorter audio gets a warning.
+        self.total_stride = (
+            self.onnx.total_stride if self.onnx else self.models[0].encoder.total_stride
+        )
         self.speaker_normalization = bool(folder.config["speaker_normalization"])
         window = folder.config.get("inference_window", {})
         self.window_s = float(window.get("length_s", 10.0))
@@ -104,6 +134,7 @@ class EmotionRecognizer:
         savedir: str | PathLike | None = None,
         run_opts: dict[str, Any] | None = None,
         revision: str | None = None,
+        backend: str = "torch",
     ) -> "EmotionRecognizer":
         """Load a model folder or a hub id (``owner/name``), running no code from it.
 
@@ -117,6 +148,8 @@ class EmotionRecognizer:
             ``{"device": "cuda:0"}``; CPU by default.
         revision : str, optional
             Hub branch, tag or commit.
+        backend : str
+            ``"torch"`` or ``"onnx"`` (see the class).
 
         Returns
         -------
@@ -125,7 +158,8 @@ class EmotionRecognizer:
         """
         folder, root = resolve_source(source, savedir, revision)
         device = (run_opts or {}).get("device", "cpu")
-        return cls(load_model_folder(folder, root), device=device)
+        load = read_model_folder if backend == "onnx" else load_model_folder
+        return cls(load(folder, root), device=device, backend=backend)
 
     def classify_batch(
         self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None, speaker: str | None = None
@@ -174,6 +208,8 @@ class EmotionRecognizer:
             ``(batch, folds, embedding)``; ``(batch, 1, embedding)`` for one
             model, as ``EncoderClassifier.encode_batch``.
         """
+        if self.onnx is not None:
+            raise ValueError("encode_batch needs the torch backend: model.onnx outputs logits")
         feats, lengths = self._standardized(self._batch_features(wavs, wav_lens), speaker)
         with torch.no_grad():
             embeddings = [
@@ -236,7 +272,7 @@ class EmotionRecognizer:
             segments.append((segment.start_s, segment.end_s, feats))
         if peak < _SILENCE_PEAK:
             warnings.append(f"{path}: silent (peak {peak:.1e}); the label carries no information")
-        frames, stride = sum(f.shape[0] for *_, f in segments), self.models[0].encoder.total_stride
+        frames, stride = sum(f.shape[0] for *_, f in segments), self.total_stride
         if frames < stride:
             warnings.append(
                 f"{path}: {segments[-1][1] * 1000:.0f} ms gives {frames} LLD frame(s), fewer than "
@@ -338,6 +374,8 @@ class EmotionRecognizer:
         self, feats: list[torch.Tensor], speaker: str | None, statistics: Any = None
     ) -> torch.Tensor:
         feats, lengths = self._standardized(feats, speaker, statistics)
+        if self.onnx is not None:
+            return torch.from_numpy(self.onnx.probabilities(feats.numpy(), lengths.numpy()))
         with torch.no_grad():
             probs = [
                 model(norm(feats, lengths), lengths).softmax(dim=-1)

@@ -129,7 +129,8 @@ def _zero_padding(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
 
 def _strided_frames(frames: int | torch.Tensor, stride: int) -> int | torch.Tensor:
     """Frames after a "same" convolution of this stride: ceil(frames / stride)."""
-    return -(-frames // stride)
+    # Not -(-frames // stride): exported to ONNX, integer division truncates towards zero.
+    return (frames + stride - 1) // stride
 
 
 class DRNEncoder(nn.Module):

@@ -4,6 +4,8 @@ Li et al. (ICASSP 2019) pool the encoder's frame sequence with an LSTM and keep
 its final hidden state. With a padded batch, the final state must be taken at
 each utterance's own last frame, not at the padded end: the sequence is packed
 (``pack_padded_sequence``) so the LSTM stops where each utterance stops.
+:meth:`LSTMPooling.forward_masked` gives the same states without packing, for
+graphs that cannot hold a packed sequence (ONNX export).
 """
 
 import torch
@@ -92,3 +94,43 @@ class LSTMPooling(nn.Module):
         # hidden: (layers * directions, batch, hidden), restored to batch order.
         last = hidden[-self.directions :]
         return last.transpose(0, 1).reshape(x.shape[0], self.output_size)
+
+    def forward_masked(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`forward` without packing: run over the padding, read each last valid frame.
+
+        A forward LSTM's output at frame ``t`` depends on frames up to ``t``
+        only, so its output at an utterance's last valid frame is the state
+        packing would stop at. Nothing here depends on the data's values
+        through Python, so the computation traces into a graph (ONNX) with
+        dynamic batch and time. The backward direction of a bidirectional LSTM
+        would start in the padding: refused.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Frames ``(batch, time, input_size)``.
+        lengths : torch.Tensor, optional
+            Relative lengths ``(batch,)`` in (0, 1]; None means no padding.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, hidden_size)``, as :meth:`forward`.
+
+        Example
+        -------
+        >>> pooling = LSTMPooling(input_size=16, hidden_size=8).eval()
+        >>> x, lengths = torch.randn(2, 10, 16), torch.tensor([1.0, 0.3])
+        >>> torch.allclose(pooling.forward_masked(x, lengths), pooling(x, lengths), atol=1e-6)
+        True
+        """
+        if self.directions != 1:
+            raise ValueError(
+                "forward_masked needs a forward-only LSTM: a bidirectional one's backward "
+                "pass would start in the padding"
+            )
+        lengths = check_relative_lengths(lengths, x.shape[0], device=x.device)
+        last = relative_to_frames(lengths, x.shape[1]) - 1
+        outputs, _ = self.lstm(x)
+        index = last.view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])
+        return outputs.gather(1, index).squeeze(1)

@@ -5,15 +5,23 @@ The self-attention of Vaswani et al. (NeurIPS 2017), as used by Li et al.
 every frame attends to the valid frames of its own utterance. Padded keys are
 masked, so a padded frame gets zero weight, and outputs on padded frames are
 zeroed, so an utterance gives the same result alone and inside a padded batch.
-The computation is torch's ``nn.MultiheadAttention``.
+The computation is torch's ``nn.MultiheadAttention``. Setting
+``explicit_weights`` (or :func:`explicit_attention` over a whole model) runs the
+same attention as explicit matrix products instead, keeping each head's weights
+in ``last_weights``: it is what explanations draw and what traces into an ONNX
+graph with dynamic batch and time (torch's fused attention does not).
 """
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
 from speechbrain_drnsa.nnet.lengths import check_relative_lengths, frame_mask
 
-__all__ = ["MultiHeadSelfAttention"]
+__all__ = ["MultiHeadSelfAttention", "explicit_attention"]
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -50,6 +58,10 @@ class MultiHeadSelfAttention(nn.Module):
         self.attention = nn.MultiheadAttention(
             input_size, nhead, dropout=dropout, batch_first=True
         )
+        #: Compute with explicit matrix products and keep ``last_weights`` (slower).
+        self.explicit_weights = False
+        #: ``(batch, nhead, time, time)`` weights of the last explicit forward, else None.
+        self.last_weights: torch.Tensor | None = None
 
     def forward(
         self,
@@ -82,6 +94,11 @@ class MultiHeadSelfAttention(nn.Module):
         """
         lengths = check_relative_lengths(lengths, x.shape[0], device=x.device)
         valid = frame_mask(lengths, x.shape[1])
+        if self.explicit_weights:
+            output, per_head = self._explicit(x, valid)
+            self.last_weights = per_head.detach()
+            weights = per_head.mean(dim=1) if average_attn_weights else per_head
+            return output * valid.unsqueeze(-1).to(output.dtype), weights if need_weights else None
         # Without padding, no mask lets torch pick its fastest kernel.
         padding_mask = None if bool(valid.all()) else ~valid
         output, weights = self.attention(
@@ -93,3 +110,54 @@ class MultiHeadSelfAttention(nn.Module):
             average_attn_weights=average_attn_weights,
         )
         return output * valid.unsqueeze(-1).to(output.dtype), weights
+
+    def _explicit(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``nn.MultiheadAttention``'s computation, written out: output and per-head weights."""
+        mha = self.attention
+        query, key, value = nn.functional.linear(x, mha.in_proj_weight, mha.in_proj_bias).chunk(
+            3, dim=-1
+        )
+        # (batch, time, channels) -> (batch, nhead, time, head_dim); no batch or time constant.
+        query, key, value = (t.unflatten(-1, (mha.num_heads, -1)).transpose(1, 2)
+                             for t in (query, key, value))
+        scores = query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1])
+        scores = scores.masked_fill(~valid[:, None, None, :], float("-inf"))
+        weights = nn.functional.dropout(scores.softmax(dim=-1), mha.dropout, self.training)
+        context = (weights @ value).transpose(1, 2).flatten(2)
+        return mha.out_proj(context), weights
+
+
+@contextmanager
+def explicit_attention(module: nn.Module) -> Iterator[list[MultiHeadSelfAttention]]:
+    """Run every :class:`MultiHeadSelfAttention` of ``module`` explicitly for a while.
+
+    Arguments
+    ---------
+    module : nn.Module
+        A model holding attention layers.
+
+    Yields
+    ------
+    list of MultiHeadSelfAttention
+        Its attention layers in module order; each keeps ``last_weights``
+        after a forward. The setting and weights are restored on exit.
+
+    Example
+    -------
+    >>> model = nn.Sequential(MultiHeadSelfAttention(8, nhead=2))
+    >>> with explicit_attention(model) as layers:
+    ...     _ = model(torch.randn(1, 5, 8))
+    ...     layers[0].last_weights.shape
+    torch.Size([1, 2, 5, 5])
+    >>> layers[0].explicit_weights, layers[0].last_weights
+    (False, None)
+    """
+    layers = [m for m in module.modules() if isinstance(m, MultiHeadSelfAttention)]
+    before = [layer.explicit_weights for layer in layers]
+    try:
+        for layer in layers:
+            layer.explicit_weights = True
+        yield layers
+    finally:
+        for layer, setting in zip(layers, before):
+            layer.explicit_weights, layer.last_weights = setting, None

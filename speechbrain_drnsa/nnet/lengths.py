@@ -7,7 +7,6 @@ SpeechBrain passes a padded batch ``(batch, time, channels)`` together with
 """
 
 import torch
-from speechbrain.dataio.dataio import length_to_mask
 
 __all__ = ["check_relative_lengths", "relative_to_frames", "frame_mask"]
 
@@ -102,4 +101,6 @@ def frame_mask(lengths: torch.Tensor, num_frames: int) -> torch.Tensor:
             [ True,  True, False, False]])
     """
     frames = relative_to_frames(lengths, num_frames)
-    return length_to_mask(frames, max_len=num_frames, dtype=torch.bool, device=lengths.device)
+    # Broadcasting, not SpeechBrain's length_to_mask, whose expand(len(lengths), ...) would
+    # fix the batch size of a traced (ONNX) graph.
+    return torch.arange(num_frames, device=lengths.device)[None, :] < frames[:, None]

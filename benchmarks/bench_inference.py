@@ -1,0 +1,288 @@
+"""Benchmark of inference: latency, throughput, memory on long audio, and where the time goes.
+
+Prints a markdown section with:
+
+1. p50/p95 latency of ``EmotionRecognizer.classify_file`` on a 5 s utterance
+   on one thread, features included, with the torch and the ONNX backend, next
+   to SpeechBrain's ECAPA emotion pipeline (read, ``Fbank``, sentence mean
+   normalisation, ``ECAPA_TDNN``, ``Classifier``; random weights);
+2. the split of the torch and ONNX latency into features (read + openSMILE),
+   normalisation and model;
+3. files per second over EmoDB's files with 1 and 2 worker processes;
+4. peak resident memory and time to classify a one-hour file.
+
+The DRN-MHSA model is ``hparams/drn_mhsa.yaml`` (9.9M parameters, 4 classes,
+one fold) with random weights: time does not depend on the values. The 5 s
+utterance and the one-hour file are EmoDB speech when ``../shared/data/emodb``
+exists, a synthetic speech-like signal otherwise.
+
+Run (about 10 minutes on 2 idle cores)::
+
+    python benchmarks/run.py inference
+    python benchmarks/bench_inference.py --reps 3 --files 6 --hour-minutes 1   # quick check
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import safetensors.torch
+import soundfile
+import torch
+
+from speechbrain_drnsa.features.normalize import FeatureNormalizer
+from speechbrain_drnsa.inference import EmotionRecognizer
+from speechbrain_drnsa.inference.architecture import build_from_spec, spec_from_model_yaml
+from speechbrain_drnsa.inference.export import config_yaml_text
+from speechbrain_drnsa.inference.folder import (
+    label_encoder_text, load_model_folder, read_model_folder,
+)
+from speechbrain_drnsa.inference.onnx_export import export_onnx
+from speechbrain_drnsa.inference.windows import read_windows
+
+ROOT = Path(__file__).resolve().parents[1]
+EMODB = ROOT.parent / "shared" / "data" / "emodb" / "wav"
+RATE = 16000
+LABELS = ["neu", "hap", "sad", "ang"]
+TARGETS = "torch p50 <= 55 ms; ONNX faster than torch; one-hour file under 1 GiB peak"
+
+
+def _machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return f"{cpu}, {os.cpu_count()} logical cores; load average at start {load}"
+
+
+def _speech(seconds: float) -> tuple[np.ndarray, str]:
+    """EmoDB utterances end to end (16 kHz), or a synthetic voiced signal without the corpus."""
+    parts, total = [], 0
+    for path in sorted(EMODB.glob("*.wav")) if EMODB.is_dir() else []:
+        samples, rate = soundfile.read(path, dtype="float32")
+        parts.append(samples)
+        total += samples.size
+        if total >= seconds * RATE:
+            return np.concatenate(parts)[: int(seconds * RATE)], "EmoDB speech"
+    t = np.arange(int(seconds * RATE)) / RATE
+    f0 = 150 + 40 * np.sin(2 * np.pi * 0.5 * t)
+    voiced = np.sign(np.sin(2 * np.pi * np.cumsum(f0) / RATE)) * (np.sin(2 * np.pi * 2 * t) > 0)
+    noise = 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    return (0.3 * voiced + noise).astype(np.float32), "synthetic"
+
+
+def _model_folder(folder: Path) -> Path:
+    """A one-fold model folder of hparams/drn_mhsa.yaml with random weights, and its ONNX graph."""
+    text = (ROOT / "hparams" / "drn_mhsa.yaml").read_text()
+    spec = spec_from_model_yaml(text, {"n_classes": len(LABELS)})
+    torch.manual_seed(0)
+    model = build_from_spec(spec, "drn_mhsa.yaml")
+    normalizer = FeatureNormalizer().fit([torch.randn(1000, 17)])
+    tensors = {f"fold_0.model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"fold_0.normalizer.{k}": v for k, v in normalizer.state_dict().items()
+                    if isinstance(v, torch.Tensor)})
+    folder.mkdir(parents=True, exist_ok=True)
+    safetensors.torch.save_file(tensors, folder / "model.safetensors")
+    config = {
+        "labels": LABELS, "folds": [0], "model": spec,
+        "normalizer": {"class": "FeatureNormalizer", "args": {"num_features": 17}},
+        "features": {"extractor": "OpenSmileLLD", "sample_rate": RATE},
+        "speaker_normalization": False,
+        "inference_window": {"length_s": 10.0, "hop_s": 5.0},
+    }
+    (folder / "hyperparams.yaml").write_text(config_yaml_text(config))
+    (folder / "label_encoder.txt").write_text(label_encoder_text(LABELS))
+    export_onnx(load_model_folder(folder))
+    return folder
+
+
+def _percentiles(run: Callable[[], object], reps: int, warmup: int = 3) -> tuple[float, float]:
+    """p50 and p95 in milliseconds of ``reps`` timed calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        run()
+        times.append(1000 * (time.perf_counter() - start))
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+def _ecapa_pipeline() -> Callable[[Path], torch.Tensor]:
+    """SpeechBrain's ECAPA emotion pipeline (random weights): file in, probabilities out."""
+    from speechbrain.lobes.features import Fbank
+    from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN, Classifier
+    from speechbrain.processing.features import InputNormalization
+
+    fbank, norm = Fbank(n_mels=80), InputNormalization(norm_type="sentence", std_norm=False)
+    embedding = ECAPA_TDNN(80, lin_neurons=192).eval()
+    classifier = Classifier(192, out_neurons=len(LABELS)).eval()
+
+    def classify(path: Path) -> torch.Tensor:
+        samples, _ = soundfile.read(path, dtype="float32")
+        with torch.inference_mode():
+            wav = torch.from_numpy(samples)[None]
+            feats = norm(fbank(wav), torch.ones(1))
+            return classifier(embedding(feats)).squeeze(1).softmax(-1)
+
+    return classify
+
+
+def _latency_table(folder: Path, utterance: Path, reps: int) -> str:
+    torch_rec = EmotionRecognizer.from_hparams(folder)
+    onnx_rec = EmotionRecognizer(read_model_folder(folder), backend="onnx", num_threads=1)
+    ecapa = _ecapa_pipeline()
+    rows = {
+        "DRN-MHSA, torch (`classify_file`)": lambda: torch_rec.classify_file(utterance),
+        "DRN-MHSA, ONNX Runtime (`classify_file`)": lambda: onnx_rec.classify_file(utterance),
+        "SpeechBrain ECAPA emotion pipeline (random weights)": lambda: ecapa(utterance),
+    }
+    lines = ["| pipeline, 5 s utterance, 1 thread | p50 (ms) | p95 (ms) |", "|---|---|---|"]
+    for name, run in rows.items():
+        p50, p95 = _percentiles(run, reps)
+        lines.append(f"| {name} | {p50:.1f} | {p95:.1f} |")
+    return "\n".join(lines) + "\n\n" + _split_table(torch_rec, onnx_rec, utterance, reps)
+
+
+def _split_table(torch_rec, onnx_rec, utterance: Path, reps: int) -> str:
+    """Median time of each stage of classify_file, measured stage by stage."""
+    state = {}
+
+    def features():
+        segment = next(read_windows(utterance, torch_rec.window_s, torch_rec.hop_s))
+        state["feats"] = torch_rec.extractor.extract(segment.signal, segment.sample_rate)
+
+    def normalisation():
+        padded, lengths = torch_rec._standardized([state["feats"]], None)
+        with torch.no_grad():
+            state["x"], state["lengths"] = torch_rec.normalizers[0](padded, lengths), lengths
+        state["raw"] = padded
+
+    def torch_model():
+        with torch.no_grad():
+            torch_rec.models[0](state["x"], state["lengths"]).softmax(-1)
+
+    def onnx_model():
+        onnx_rec.onnx.probabilities(state["raw"].numpy(), state["lengths"].numpy())
+
+    stages = [("features (read + openSMILE)", features), ("normalisation", normalisation),
+              ("model, torch", torch_model),
+              ("model, ONNX Runtime (its fold normaliser included)", onnx_model)]
+    lines = ["| stage of `classify_file`, 5 s | median (ms) |", "|---|---|"]
+    for name, run in stages:
+        lines.append(f"| {name} | {_percentiles(run, reps)[0]:.2f} |")
+    return "\n".join(lines)
+
+
+_WORKER: dict = {}
+
+
+def _load_worker(folder: str) -> None:
+    torch.set_num_threads(1)
+    _WORKER["recognizer"] = EmotionRecognizer.from_hparams(folder)
+
+
+def _wait_loaded(_: int) -> None:
+    time.sleep(0.5)  # holds this worker so that the next warm-up task goes to another
+
+
+def _classify_one(path: str) -> str:
+    return _WORKER["recognizer"].classify_windows(path).label
+
+
+def _throughput_table(folder: Path, files: list[Path]) -> str:
+    lines = ["| processes | files/s | wall (s) |", "|---|---|---|"]
+    context = multiprocessing.get_context("spawn")
+    for processes in (1, 2):
+        with context.Pool(processes, _load_worker, (str(folder),)) as pool:
+            pool.map(_wait_loaded, range(processes), chunksize=1)
+            start = time.perf_counter()
+            pool.map(_classify_one, [str(p) for p in files], chunksize=4)
+            wall = time.perf_counter() - start
+        lines.append(f"| {processes} | {len(files) / wall:.1f} | {wall:.1f} |")
+    return "\n".join(lines) + f"\n\n{len(files)} EmoDB files; worker start-up not counted."
+
+
+def _write_long_file(path: Path, speech: np.ndarray, minutes: float) -> None:
+    """``minutes`` of audio written block by block (the speech repeated), never whole in memory."""
+    remaining = int(minutes * 60 * RATE)
+    with soundfile.SoundFile(path, "w", RATE, 1, "PCM_16") as stream:
+        while remaining > 0:
+            block = speech[:remaining]
+            stream.write(block)
+            remaining -= block.size
+
+
+def _long_file_worker(folder: str, path: str) -> None:
+    """In its own process: resident memory after loading, then the peak while classifying."""
+    torch.set_num_threads(1)
+    recognizer = EmotionRecognizer.from_hparams(folder)
+    with open("/proc/self/statm") as statm:
+        loaded = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    start = time.perf_counter()
+    result = recognizer.classify_windows(path)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"loaded": loaded, "peak": peak, "seconds": seconds,
+                      "windows": len(result.windows)}))
+
+
+def _long_file_table(folder: Path, speech: np.ndarray, minutes: float, tmp: Path) -> str:
+    path = tmp / "long.wav"
+    _write_long_file(path, speech, minutes)
+    command = [sys.executable, __file__, "--long-file-worker", str(folder), str(path)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return (
+        "| file | windows | peak RSS (MiB) | of which after loading | time (s) |\n"
+        "|---|---|---|---|---|\n"
+        f"| {minutes:g} min, 16 kHz | {result['windows']} | {result['peak']:.0f} | "
+        f"{result['loaded']:.0f} | {result['seconds']:.1f} |"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=50, help="timed calls per latency")
+    parser.add_argument("--files", type=int, default=None, help="EmoDB files (default: all)")
+    parser.add_argument("--hour-minutes", type=float, default=60.0, help="long file length")
+    parser.add_argument("--long-file-worker", nargs=2, metavar=("FOLDER", "WAV"))
+    args = parser.parse_args(argv)
+    if args.long_file_worker:
+        _long_file_worker(*args.long_file_worker)
+        return
+    torch.set_num_threads(1)
+    print("## Inference: latency, throughput, memory (`benchmarks/bench_inference.py`)\n")
+    print(f"Machine: {_machine()}. Targets: {TARGETS}.\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        folder = _model_folder(tmp / "model")
+        speech, source = _speech(5.0)
+        utterance = tmp / "utterance.wav"
+        soundfile.write(utterance, speech, RATE)
+        print(f"### Latency of one 5 s utterance ({source}), one thread\n")
+        print(_latency_table(folder, utterance, args.reps))
+        files = sorted(EMODB.glob("*.wav"))[: args.files] if EMODB.is_dir() else []
+        print("\n### Throughput over EmoDB files\n")
+        print(_throughput_table(folder, files) if files else "EmoDB not found: not measured.")
+        print(f"\n### Memory on a long file ({source} repeated)\n")
+        print(_long_file_table(folder, speech, args.hour_minutes, tmp))
+        print(f"\np50/p95 of {args.reps} calls after 3 warm-up calls; torch.set_num_threads(1) and "
+              "ONNX Runtime with one intra-op thread; the split times each stage alone.")
+
+
+if __name__ == "__main__":
+    main()
