@@ -3,8 +3,12 @@
 import json
 from pathlib import Path
 
+import pytest
 import torch
+from ruamel import yaml
 
+from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.inference import EmotionRecognizer, export
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
 
 FUSION_MODEL = Path(__file__).resolve().parents[1] / "hparams" / "drn_mhsa_functionals.yaml"
@@ -37,3 +41,47 @@ def test_functionals_and_perturbations_are_refused_before_any_work(train_tiny, t
     assert train_tiny(tmp_path, "--fold=0", "--functionals=eGeMAPSv02",
                       "--perturbations=[{speed: 1.1}]") == 2
     assert "perturbations and functionals cannot be combined" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def fusion_runs(train_tiny, tmp_path_factory) -> dict[str, Path]:
+    """A tiny fusion model trained per speaker, and one on training-part statistics."""
+    runs = {}
+    for name, per_speaker in (("speaker", "true"), ("train", "false")):
+        root = tmp_path_factory.mktemp(f"fusion_{name}")
+        assert train_tiny(root, "--fold=0", f"--model_file={FUSION_MODEL}",
+                          "--functionals=eGeMAPSv02", f"--speaker_normalization={per_speaker}") == 0
+        runs[name] = root / "drn_mhsa" / "1234" / "fold_0"
+    return runs
+
+
+def test_an_exported_fusion_model_classifies_with_its_functionals(
+    fusion_runs, tmp_path, tiny_training_data
+):
+    folder = export(fusion_runs["train"], tmp_path / "model")
+    config = yaml.YAML(typ="safe").load((folder / "hyperparams.yaml").read_text())
+    assert config["functionals"] == {"extractor": "OpenSmileFunctionals",
+                                     "feature_set": "eGeMAPSv02", "size": 88}
+    recognizer = EmotionRecognizer.from_hparams(folder)
+    wav = next(tiny_training_data["data_folder"].glob("Session*/sentences/wav/*/*.wav"))
+    out_prob, score, index, label = recognizer.classify_file(wav)
+    assert out_prob.shape == (1, 4) and float(out_prob.sum()) == pytest.approx(1.0, abs=1e-5)
+    assert label[0] == recognizer.labels[int(index)]
+    with pytest.raises(InputFileError, match="ONNX export of a model that takes utterance"):
+        export(fusion_runs["train"], tmp_path / "onnx", onnx=True)
+
+
+def test_a_per_speaker_fusion_model_needs_an_enrolled_speaker(
+    fusion_runs, tmp_path, tiny_training_data
+):
+    recognizer = EmotionRecognizer.from_hparams(export(fusion_runs["speaker"], tmp_path / "m"))
+    wavs = sorted(tiny_training_data["data_folder"].glob("Session1/sentences/wav/*/*F0*.wav"))
+    with pytest.raises(ValueError, match="enrol the speaker first"):
+        recognizer.classify_file(wavs[0])
+    recognizer.enrol("F1", wavs[:4])
+    assert recognizer.classify_file(wavs[0], speaker="F1")[0].shape == (1, 4)
+    recognizer.save_speakers(tmp_path / "speakers.json")
+    again = EmotionRecognizer.from_hparams(tmp_path / "m")
+    assert again.load_speakers(tmp_path / "speakers.json") == ["F1"]
+    torch.testing.assert_close(again.classify_file(wavs[1], speaker="F1")[0],
+                               recognizer.classify_file(wavs[1], speaker="F1")[0])

@@ -94,11 +94,33 @@ class OpenSmileFunctionals:
             If the file cannot be read or openSMILE gives non-finite values.
         """
         signal, sample_rate = read_audio(path)
-        vector = self._get_smile().process_signal(signal.numpy(), sample_rate).to_numpy()
-        vector = vector[:1].astype(np.float32)
-        if not np.isfinite(vector).all():
+        vector = self.extract(signal, sample_rate)
+        if not torch.isfinite(vector).all():
             raise InputFileError(path, f"openSMILE {self.feature_set} gave non-finite functionals")
-        return torch.from_numpy(vector)
+        return vector
+
+    def extract(self, signal: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """The functionals of one mono signal.
+
+        Arguments
+        ---------
+        signal : torch.Tensor
+            ``(samples,)`` float waveform.
+        sample_rate : int
+            Its sample rate.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(1, features)`` float32.
+
+        Example
+        -------
+        >>> OpenSmileFunctionals("eGeMAPSv02").extract(torch.randn(8000) * 0.1, 16000).shape
+        torch.Size([1, 88])
+        """
+        frame = self._get_smile().process_signal(signal.numpy(), sample_rate)
+        return torch.from_numpy(frame.to_numpy()[:1].astype(np.float32))
 
     def __getstate__(self) -> dict:
         # the openSMILE object wraps a C library handle: rebuild it in the new process

@@ -10,7 +10,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from os import PathLike
 from pathlib import Path
 
-from speechbrain_drnsa.inference.recognizer import EmotionRecognizer, FileResult, _is_audio_name
+from speechbrain_drnsa.inference.recognizer import EmotionRecognizer
+from speechbrain_drnsa.inference.windows import FileResult
+from speechbrain_drnsa.inference.speakers import is_audio_name
 
 __all__ = ["classify_paths", "expand_inputs", "format_json_line", "format_table_row"]
 
@@ -37,7 +39,7 @@ def expand_inputs(inputs: Iterable[str | PathLike]) -> list[Path]:
     paths: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.is_file() and _is_audio_name(p))
+            files = sorted(p for p in item.rglob("*") if p.is_file() and is_audio_name(p))
             paths += files or [item]
         else:
             paths.append(item)
@@ -94,7 +96,7 @@ def format_table_row(result: FileResult, labels: Sequence[str]) -> list[str]:
 
     Example
     -------
-    >>> from speechbrain_drnsa.inference.recognizer import WindowResult
+    >>> from speechbrain_drnsa.inference.windows import WindowResult
     >>> window = WindowResult(0.0, 2.0, "ang", 0.7, [0.3, 0.7])
     >>> format_table_row(FileResult("a.wav", "ang", 0.7, [0.3, 0.7], [window]), ["neu", "ang"])
     ['a.wav\\tang\\t0.700\\t0.300\\t0.700']
@@ -128,7 +130,7 @@ def format_json_line(result: FileResult, labels: Sequence[str]) -> str:
 
     Example
     -------
-    >>> from speechbrain_drnsa.inference.recognizer import WindowResult
+    >>> from speechbrain_drnsa.inference.windows import WindowResult
     >>> window = WindowResult(0.0, 2.0, "ang", 0.75, [0.25, 0.75])
     >>> format_json_line(FileResult("a.wav", "ang", 0.75, [0.25, 0.75], [window]), ["neu", "ang"])
     '{"file": "a.wav", "label": "ang", "confidence": 0.75, "probabilities": {"neu": 0.25, ...'

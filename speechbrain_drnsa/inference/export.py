@@ -51,6 +51,8 @@ from speechbrain_drnsa.training.pretrained import resolve_checkpoint
 __all__ = ["config_yaml_text", "export", "find_checkpoints"]
 
 _NORMALIZER_CLASS = "speechbrain_drnsa.features.normalize.FeatureNormalizer"
+# the state dict's parts a model folder keeps
+_PARTS = ("model.", "normalizer.", "functionals_normalizer.")
 _FOLD = re.compile(r"fold_(\d+)$")
 
 
@@ -146,7 +148,7 @@ def export(
         for name, tensor in checkpoint["state_dict"].items():
             # the training corpus's per-speaker statistics (extra state) stay behind: a user
             # enrols their own speakers (EmotionRecognizer.enrol)
-            if name.startswith(("model.", "normalizer.")) and isinstance(tensor, torch.Tensor):
+            if name.startswith(_PARTS) and isinstance(tensor, torch.Tensor):
                 tensors[f"fold_{fold}.{name}"] = tensor.contiguous()
     first_fold = min(blocks)
     for fold, block in blocks.items():
@@ -176,6 +178,13 @@ def export(
         "speaker_normalization": block["speaker_normalization"],
         "inference_window": {"length_s": float(window_s), "hop_s": float(hop_s)},
     }
+    if block["functionals"]:
+        size = tensors[f"fold_{first_fold}.functionals_normalizer.mean"].shape[0]
+        config["functionals"] = {"extractor": "OpenSmileFunctionals",
+                                 "feature_set": block["functionals"], "size": int(size)}
+        config["functionals_normalizer"] = {
+            "class": "FeatureNormalizer", "args": {"num_features": int(size)}
+        }
     hparams = block["hparams"]
     summary_path = Path(source) / "summary.json"
     summary = load_json(summary_path) if len(blocks) > 1 and summary_path.is_file() else None
@@ -189,6 +198,11 @@ def export(
     )
     write_text_atomic(card, out / CARD_NAME)
     loaded = load_model_folder(out)  # what was written loads, and fits its config
+    if onnx and loaded.functionals_normalizers:
+        raise InputFileError(
+            source, "ONNX export of a model that takes utterance functionals is not supported "
+            "yet; the model folder (torch backend) was written"
+        )
     if onnx:
         from speechbrain_drnsa.inference.onnx_export import export_onnx
 
@@ -246,6 +260,7 @@ def _describe(
             block.get("speaker_normalization", hparams.get("speaker_normalization", False))
         ),
         "feature_config_hash": block.get("feature_config_hash", OpenSmileLLD().config_hash),
+        "functionals": block.get("functionals"),
         "hparams": hparams,
     }
 

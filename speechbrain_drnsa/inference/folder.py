@@ -14,7 +14,7 @@ safetensors only, and the network is built from the package's own lobes
 
 import ast
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -55,8 +55,9 @@ _PICKLED = {".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle", ".joblib", ".npy"
 _CONFIG_KEYS = {
     "format", "library", "package_version", "labels", "folds", "ensemble", "model",
     "normalizer", "features", "speaker_normalization", "inference_window",
+    "functionals", "functionals_normalizer",
 }
-_PARTS = ("model", "normalizer")
+_PARTS = ("model", "normalizer", "functionals_normalizer")
 # yaml's core schema; everything else (!new:, !apply:, !!python/...) could build objects
 _PLAIN_TAGS = {
     f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "seq", "map")
@@ -80,6 +81,9 @@ class ModelFolder:
         One classifier per fold, in evaluation mode.
     normalizers : list of torch.nn.Module
         Each fold's feature normaliser.
+    functionals_normalizers : list of torch.nn.Module
+        Each fold's normaliser of the utterance functionals, for a model that
+        takes them (``config["functionals"]``); empty otherwise.
     """
 
     path: Path
@@ -87,6 +91,7 @@ class ModelFolder:
     labels: list[str]
     models: list[nn.Module]
     normalizers: list[nn.Module]
+    functionals_normalizers: list[nn.Module] = field(default_factory=list)
 
 
 def check_folder(folder: str | PathLike, root: str | PathLike | None = None) -> Path:
@@ -314,20 +319,20 @@ def load_model_folder(
         tensors = safetensors.torch.load_file(weights_path)
     except Exception as err:  # noqa: BLE001 - safetensors raises several kinds
         raise InputFileError(weights_path, f"not a readable safetensors file ({err})") from None
-    models, normalizers = [], []
+    parts = [part for part in _PARTS if part in config]
+    built: dict[str, list[nn.Module]] = {part: [] for part in parts}
     for fold in config["folds"]:
-        model = build_from_spec(config["model"], folder / CONFIG_NAME, "model")
-        normalizer = build_from_spec(config["normalizer"], folder / CONFIG_NAME, "normalizer")
-        _load_part(model, tensors, f"fold_{fold}.model.", weights_path)
-        _load_part(normalizer, tensors, f"fold_{fold}.normalizer.", weights_path)
-        _check_output_size(model, labels, folder / LABELS_NAME)
-        models.append(model.eval())
-        normalizers.append(normalizer.eval())
-    prefixes = tuple(f"fold_{fold}.{part}." for fold in config["folds"] for part in _PARTS)
+        for part in parts:
+            module = build_from_spec(config[part], folder / CONFIG_NAME, part)
+            _load_part(module, tensors, f"fold_{fold}.{part}.", weights_path)
+            built[part].append(module.eval())
+        _check_output_size(built["model"][-1], labels, folder / LABELS_NAME)
+    prefixes = tuple(f"fold_{fold}.{part}." for fold in config["folds"] for part in parts)
     unused = sorted(name for name in tensors if not name.startswith(prefixes))
     if unused:
         raise InputFileError(weights_path, f"tensors the config does not describe: {unused[:5]}")
-    return ModelFolder(folder, config, labels, models, normalizers)
+    return ModelFolder(folder, config, labels, built["model"], built["normalizer"],
+                       built.get("functionals_normalizer", []))
 
 
 def _refuse_tags(node: Any, path: Path) -> None:

@@ -18,7 +18,6 @@ unstandardised LLDs it never saw); this is logged once.
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -28,40 +27,18 @@ import torch
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
+from speechbrain_drnsa.inference.functionals_input import FunctionalsInput
 from speechbrain_drnsa.inference.folder import (
     ONNX_NAME, ModelFolder, load_model_folder, read_model_folder,
 )
 from speechbrain_drnsa.inference.hub import resolve_source
-from speechbrain_drnsa.inference.windows import read_windows
-from speechbrain_drnsa.io import load_json, write_json_atomic
+from speechbrain_drnsa.inference.speakers import audio_files, load_speakers, save_speakers
+from speechbrain_drnsa.inference.windows import FileResult, WindowResult, read_windows
 
-__all__ = ["EmotionRecognizer", "FileResult", "WindowResult"]
+__all__ = ["EmotionRecognizer"]
 
 logger = logging.getLogger(__name__)
 _SILENCE_PEAK = 1e-4  # below -80 dBFS: nothing to classify
-
-
-@dataclass
-class WindowResult:
-    """The classification of one window of a file (start and end in seconds)."""
-
-    start_s: float
-    end_s: float
-    label: str
-    score: float
-    probabilities: list[float]
-
-
-@dataclass
-class FileResult:
-    """A file's classification: the mean of its windows' probabilities, and each window's."""
-
-    path: str
-    label: str
-    score: float
-    probabilities: list[float]
-    windows: list[WindowResult]
-    warnings: list[str] = field(default_factory=list)
 
 
 class EmotionRecognizer:
@@ -118,6 +95,16 @@ class EmotionRecognizer:
         self.hop_s = float(window.get("hop_s", self.window_s / 2))
         self.extractor = OpenSmileLLD()
         self.speakers: dict[str, FeatureNormalizer] = {}
+        #: A fusion model's second input (None: LLDs only).
+        self.functionals = None
+        if folder.config.get("functionals"):
+            if self.onnx is not None:
+                raise ValueError("the ONNX backend does not take utterance functionals: use torch")
+            self.functionals = FunctionalsInput(
+                folder.config["functionals"],
+                [norm.to(self.device) for norm in folder.functionals_normalizers],
+                self.speaker_normalization,
+            )
         self._warned_no_speaker = False
         expected = folder.config["features"].get("config_hash")
         if expected and expected != self.extractor.config_hash:
@@ -186,7 +173,12 @@ class EmotionRecognizer:
         text_lab : list of str
             Its label.
         """
-        out_prob = self._probabilities(self._batch_features(wavs, wav_lens), speaker)
+        signals = self._signals(wavs, wav_lens)
+        rate = self.extractor.sample_rate
+        out_prob = self._probabilities(
+            [self.extractor.extract(signal, rate) for signal in signals], speaker,
+            functionals=self._functionals_of(signals, rate),
+        )
         return self._decide(out_prob)
 
     def encode_batch(
@@ -210,7 +202,9 @@ class EmotionRecognizer:
         """
         if self.onnx is not None:
             raise ValueError("encode_batch needs the torch backend: model.onnx outputs logits")
-        feats, lengths = self._standardized(self._batch_features(wavs, wav_lens), speaker)
+        rate = self.extractor.sample_rate
+        feats = [self.extractor.extract(signal, rate) for signal in self._signals(wavs, wav_lens)]
+        feats, lengths = self._standardized(feats, speaker)
         with torch.no_grad():
             embeddings = [
                 model.pooling(*model.encoder(norm(feats, lengths), lengths))
@@ -269,10 +263,11 @@ class EmotionRecognizer:
         for segment in read_windows(path, window_s, hop_s):
             peak = max(peak, float(segment.signal.abs().max()))
             feats = self.extractor.extract(segment.signal, segment.sample_rate)
-            segments.append((segment.start_s, segment.end_s, feats))
+            vectors = self._functionals_of([segment.signal], segment.sample_rate)
+            segments.append((segment.start_s, segment.end_s, feats, vectors))
         if peak < _SILENCE_PEAK:
             warnings.append(f"{path}: silent (peak {peak:.1e}); the label carries no information")
-        frames, stride = sum(f.shape[0] for *_, f in segments), self.total_stride
+        frames, stride = sum(f.shape[0] for _, _, f, _ in segments), self.total_stride
         if frames < stride:
             warnings.append(
                 f"{path}: {segments[-1][1] * 1000:.0f} ms gives {frames} LLD frame(s), fewer than "
@@ -280,10 +275,10 @@ class EmotionRecognizer:
             )
         for warning in warnings:
             logger.warning(warning)
-        statistics = self._file_statistics([feats for *_, feats in segments], speaker)
+        statistics = self._file_statistics([feats for _, _, feats, _ in segments], speaker)
         windows = []
-        for start, end, feats in segments:
-            probs = self._probabilities([feats], speaker, statistics)[0]
+        for start, end, feats, vectors in segments:
+            probs = self._probabilities([feats], speaker, statistics, vectors)[0]
             windows.append(WindowResult(start, end, *self._best(probs), probs.tolist()))
         mean = torch.tensor([w.probabilities for w in windows]).mean(dim=0)
         return FileResult(str(path), *self._best(mean), mean.tolist(), windows, warnings)
@@ -303,45 +298,43 @@ class EmotionRecognizer:
         int
             The number of 10 ms frames the statistics cover.
         """
-        paths = _audio_files(files)
+        paths = audio_files(files)
         if not paths:
             raise InputFileError(str(files), f"no audio files to enrol speaker {speaker!r} with")
-        feats = (
-            self.extractor.extract(segment.signal, segment.sample_rate)
-            for path in paths
-            for segment in read_windows(path, self.window_s, self.window_s)
-        )
+        segments = [s for path in paths for s in read_windows(path, self.window_s, self.window_s)]
+        feats = (self.extractor.extract(s.signal, s.sample_rate) for s in segments)
         self.speakers[speaker] = FeatureNormalizer(len(self.extractor.feature_names)).fit(feats)
+        if self.functionals is not None:  # one vector per file window, as per utterance
+            self.functionals.enrol(
+                speaker, (self.functionals.extract(s.signal, s.sample_rate) for s in segments)
+            )
         return int(self.speakers[speaker].count)
 
     def save_speakers(self, path: str | PathLike) -> Path:
         """Write the enrolled speakers' statistics to a JSON file (:meth:`load_speakers`)."""
-        data = {
-            name: {"mean": s.mean.tolist(), "std": s.std.tolist(), "count": int(s.count)}
-            for name, s in self.speakers.items()
-        }
-        return write_json_atomic(data, path)
+        functionals = self.functionals.speakers if self.functionals is not None else {}
+        return save_speakers(self.speakers, functionals, path)
 
     def load_speakers(self, path: str | PathLike) -> list[str]:
         """Read speakers' statistics written by :meth:`save_speakers`; returns their names."""
-        for name, stats in load_json(path).items():
-            norm = FeatureNormalizer(len(stats["mean"]))
-            norm.mean.copy_(torch.tensor(stats["mean"]))
-            norm.std.copy_(torch.tensor(stats["std"]))
-            norm.count.fill_(int(stats["count"]))
-            self.speakers[name] = norm
+        llds, functionals = load_speakers(path)
+        self.speakers.update(llds)
+        if self.functionals is not None:
+            self.functionals.speakers.update(functionals)
         return sorted(self.speakers)
 
-    def _batch_features(
-        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None
-    ) -> list[torch.Tensor]:
+    def _signals(self, wavs: torch.Tensor, wav_lens: torch.Tensor | None) -> list[torch.Tensor]:
+        """Each utterance of a padded batch, its padding cut off."""
         wavs = wavs.unsqueeze(0) if wavs.dim() == 1 else wavs
         lens = torch.ones(wavs.shape[0]) if wav_lens is None else wav_lens.cpu()
-        rate = self.extractor.sample_rate
-        return [
-            self.extractor.extract(wav[: max(1, round(float(n) * wavs.shape[1]))].cpu(), rate)
-            for wav, n in zip(wavs, lens)
-        ]
+        return [wav[: max(1, round(float(n) * wavs.shape[1]))].cpu() for wav, n in zip(wavs, lens)]
+
+    def _functionals_of(
+        self, signals: Sequence[torch.Tensor], rate: int
+    ) -> list[torch.Tensor] | None:
+        if self.functionals is None:
+            return None
+        return [self.functionals.extract(signal, rate) for signal in signals]
 
     def _file_statistics(
         self, feats: Sequence[torch.Tensor], speaker: str | None
@@ -371,15 +364,22 @@ class EmotionRecognizer:
         return padded.to(self.device), lengths.to(self.device)
 
     def _probabilities(
-        self, feats: list[torch.Tensor], speaker: str | None, statistics: Any = None
+        self,
+        feats: list[torch.Tensor],
+        speaker: str | None,
+        statistics: Any = None,
+        functionals: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         feats, lengths = self._standardized(feats, speaker, statistics)
         if self.onnx is not None:
             return torch.from_numpy(self.onnx.probabilities(feats.numpy(), lengths.numpy()))
+        # a fusion model's folds each take their own normalised functionals
+        extra = ([[x] for x in self.functionals.batch(functionals, speaker)]
+                 if self.functionals is not None else [[] for _ in self.models])
         with torch.no_grad():
             probs = [
-                model(norm(feats, lengths), lengths).softmax(dim=-1)
-                for model, norm in zip(self.models, self.normalizers)
+                model(norm(feats, lengths), lengths, *more).softmax(dim=-1)
+                for model, norm, more in zip(self.models, self.normalizers, extra)
             ]
         return torch.stack(probs).mean(dim=0).cpu()
 
@@ -407,16 +407,3 @@ class EmotionRecognizer:
                 "each file is standardised with its own statistics (enrol speakers for better "
                 "estimates); said once"
             )
-
-
-def _audio_files(files: str | PathLike | Iterable[str | PathLike]) -> list[Path]:
-    if isinstance(files, (str, PathLike)):
-        path = Path(files)
-        if path.is_dir():
-            return sorted(p for p in path.rglob("*") if p.is_file() and _is_audio_name(p))
-        return [path]
-    return [Path(p) for p in files]
-
-
-def _is_audio_name(path: Path) -> bool:
-    return path.suffix.lower() in {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au"}

@@ -10,7 +10,7 @@ messages of :func:`~speechbrain_drnsa.features.audio.read_audio`.
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import torch
 from speechbrain_drnsa.features.audio import audio_info
 from speechbrain_drnsa.errors import InputFileError
 
-__all__ = ["Segment", "read_windows", "window_bounds"]
+__all__ = ["FileResult", "Segment", "WindowResult", "read_windows", "window_bounds"]
 
 
 @dataclass
@@ -132,3 +132,26 @@ def _open(path: Path) -> soundfile.SoundFile:
         return soundfile.SoundFile(path)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as err:
         raise InputFileError(path, f"not a readable audio file ({err})") from None
+
+
+@dataclass
+class WindowResult:
+    """The classification of one window of a file (start and end in seconds)."""
+
+    start_s: float
+    end_s: float
+    label: str
+    score: float
+    probabilities: list[float]
+
+
+@dataclass
+class FileResult:
+    """A file's classification: the mean of its windows' probabilities, and each window's."""
+
+    path: str
+    label: str
+    score: float
+    probabilities: list[float]
+    windows: list[WindowResult]
+    warnings: list[str] = field(default_factory=list)
