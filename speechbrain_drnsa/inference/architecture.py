@@ -21,14 +21,36 @@ from torch import nn
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
-from speechbrain_drnsa.lobes import DNNClassifier, DRNEncoder, EmotionClassifier, LSTMPooling
+from speechbrain_drnsa.lobes import (
+    AttentionPooling,
+    ConvEncoder,
+    DeltaFeatures,
+    DNNClassifier,
+    DRNEncoder,
+    EmotionClassifier,
+    LSTMPooling,
+    MaskedStatisticsPooling,
+    RecurrentEncoder,
+)
 
 __all__ = ["ARCHITECTURES", "build_from_spec", "spec_from_model_yaml"]
 
 #: The classes a model folder may name, by the name it uses.
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     cls.__name__: cls
-    for cls in (EmotionClassifier, DRNEncoder, LSTMPooling, DNNClassifier, FeatureNormalizer)
+    for cls in (
+        EmotionClassifier,
+        DRNEncoder,
+        LSTMPooling,
+        DNNClassifier,
+        FeatureNormalizer,
+        # the paper's Table 1 baselines
+        DeltaFeatures,
+        ConvEncoder,
+        RecurrentEncoder,
+        MaskedStatisticsPooling,
+        AttentionPooling,
+    )
 }
 _LOBES_MODULE = "speechbrain_drnsa.lobes."
 _PLAIN = (bool, int, float, str, type(None))

@@ -6,7 +6,20 @@ with ``!new:speechbrain_drnsa.lobes.DRNEncoder``.
 
 from speechbrain_drnsa.lobes.classifier import DNNClassifier
 from speechbrain_drnsa.lobes.drn import DRNEncoder
+from speechbrain_drnsa.lobes.frame_encoders import ConvEncoder, DeltaFeatures, RecurrentEncoder
+from speechbrain_drnsa.lobes.masked_pooling import AttentionPooling, MaskedStatisticsPooling
 from speechbrain_drnsa.lobes.model import EmotionClassifier
 from speechbrain_drnsa.lobes.pooling import LSTMPooling
 
-__all__ = ["DRNEncoder", "LSTMPooling", "DNNClassifier", "EmotionClassifier"]
+__all__ = [
+    "DRNEncoder",
+    "LSTMPooling",
+    "DNNClassifier",
+    "EmotionClassifier",
+    # the Table 1 baselines' encoders and poolings
+    "ConvEncoder",
+    "DeltaFeatures",
+    "RecurrentEncoder",
+    "AttentionPooling",
+    "MaskedStatisticsPooling",
+]
