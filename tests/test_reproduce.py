@@ -69,3 +69,13 @@ def test_unknown_system_is_refused_before_training(tmp_path, capsys):
         _reproduce_main()(["--table=1", "--systems", "cnn", f"--output_root={tmp_path}"])
     assert "table 1 has no system 'cnn'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_seeds_are_paired_seed_by_seed_and_other_seeds_stay_out(smoke_args, tmp_path):
+    main = _reproduce_main()
+    args = ["--table=2", "--systems", "cnn", "drn_mhsa", *smoke_args, f"--output_root={tmp_path}"]
+    assert main([*args, "--seed=7"]) == 0  # an earlier run of another seed
+    assert main([*args, "--seeds=[1234,2]"]) == 0
+    rows = {row["system"]: row for row in _csv_rows(tmp_path / "table2.csv")}
+    assert set(rows) == {"cnn", "drn_mhsa"}
+    assert rows["cnn"]["seeds"] == "2" and rows["cnn"]["vs_S4_pairs"] == "2"

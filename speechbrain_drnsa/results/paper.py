@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.io import write_text_atomic
 from speechbrain_drnsa.results.compare import Runs, read_runs
+from speechbrain_drnsa.results.report import read_finished_folds
 from speechbrain_drnsa.results.stats import PairedTest, pair_runs, paired_wilcoxon
 
 __all__ = ["PAPER_TABLES", "REFERENCE_SYSTEM", "PaperRow", "paper_table", "write_paper_table"]
@@ -83,7 +85,7 @@ PAPER_TABLES: dict[int, tuple[PaperRow, ...]] = {
 
 def paper_table(
     table: int,
-    experiments: Mapping[str, str | PathLike],
+    experiments: Mapping[str, str | PathLike | Sequence[str | PathLike]],
     parameters: Mapping[str, int],
 ) -> tuple[str, str]:
     """The paper's table with our numbers beside it, as markdown and as CSV.
@@ -94,8 +96,9 @@ def paper_table(
         1 or 2.
     experiments : mapping
         System name (:attr:`PaperRow.system`) to its experiment folder (a run
-        or every seed of it, :func:`~speechbrain_drnsa.results.compare.read_runs`);
-        systems left out are left out of the table. All share labels and folds.
+        or every seed of it, :func:`~speechbrain_drnsa.results.compare.read_runs`)
+        or to a list of run folders (the seeds to show, over their common
+        folds); systems left out are left out of the table. All share labels.
     parameters : mapping
         System name to the parameter count of our model.
 
@@ -137,7 +140,7 @@ def paper_table(
     unknown = sorted(set(experiments) - {row.system for row in PAPER_TABLES[table]})
     if unknown:
         raise ValueError(f"table {table} has no system {unknown[0]!r}")
-    runs = {row.system: read_runs(experiments[row.system]) for row in rows}
+    runs = {row.system: _read_runs(experiments[row.system]) for row in rows}
     labels = _labels(next(iter(runs.values()))) if runs else []
     reference = runs.get(REFERENCE_SYSTEM)
     header = ["system", "paper params", "params", "paper UA %", "UA % (± std over folds)",
@@ -174,7 +177,7 @@ def paper_table(
 
 def write_paper_table(
     table: int,
-    experiments: Mapping[str, str | PathLike],
+    experiments: Mapping[str, str | PathLike | Sequence[str | PathLike]],
     parameters: Mapping[str, int],
     output_folder: str | PathLike,
     title: str = "",
@@ -186,7 +189,7 @@ def write_paper_table(
     table : int
         1 or 2.
     experiments : mapping
-        System name to its experiment folder.
+        System name to its experiment folder or run folders (:func:`paper_table`).
     parameters : mapping
         System name to our parameter count.
     output_folder : str or PathLike
@@ -211,6 +214,17 @@ def write_paper_table(
     write_text_atomic(heading + notes + markdown, md_path)
     write_text_atomic(table_csv, csv_path)
     return md_path, csv_path
+
+
+def _read_runs(source: str | PathLike | Sequence[str | PathLike]) -> Runs:
+    """An experiment folder's runs, or those of a list of run folders over their common folds."""
+    if isinstance(source, (str, PathLike)):
+        return read_runs(source)
+    runs = {Path(folder).name: folds for folder in source if (folds := read_finished_folds(folder))}
+    if not runs:
+        raise InputFileError(source[0], "no finished fold (fold_<k>/metrics.json) here")
+    common = sorted(set.intersection(*(set(folds) for folds in runs.values())))
+    return {seed: {fold: folds[fold] for fold in common} for seed, folds in runs.items()}
 
 
 def _fold_scores(runs: Runs) -> dict[str, list[float]]:

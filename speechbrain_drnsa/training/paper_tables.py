@@ -117,24 +117,19 @@ def run_paper_table(
             write_run_summary(hparams)
         if len(runs) > 1:
             write_seeds_summary([hparams for hparams, _ in runs])
-        # one seed: its run folder, so that other seeds run earlier stay out of the table
-        run_folder = Path(first["experiment_folder"])
-        experiments[system] = run_folder if len(runs) == 1 else run_folder.parent
+        # the seeds asked for only, not others run earlier into the same experiment folder
+        run_folders = [Path(hparams["experiment_folder"]) for hparams, _ in runs]
+        experiments[system] = [f for f in run_folders if any(f.glob("fold_*/metrics.json"))]
         parameters[system] = _parameter_count(first)
     # beside the experiments: results/ (IEMOCAP, EmoDB) or results/<corpus> (CSV)
-    output_root = run_folder.parent.parent
-    experiments = {name: path for name, path in experiments.items() if _has_finished_fold(path)}
+    output_root = run_folders[0].parent.parent
+    experiments = {name: folders for name, folders in experiments.items() if folders}
     if not experiments:
         return None
     title = f"Recipe yamls {folder / yaml_pattern}, protocol {first['protocol']}" + (
         " (smoke run: one epoch, demo widths; the numbers mean nothing)" if smoke else ""
     )
     return write_paper_table(table, experiments, parameters, output_root, title)
-
-
-def _has_finished_fold(folder: Path) -> bool:
-    """Whether a run folder, or one seed folder of an experiment, has a finished fold."""
-    return any(folder.glob("fold_*/metrics.json")) or any(folder.glob("*/fold_*/metrics.json"))
 
 
 def _parameter_count(hparams: Mapping[str, Any]) -> int:
