@@ -79,3 +79,17 @@ def test_seeds_are_paired_seed_by_seed_and_other_seeds_stay_out(smoke_args, tmp_
     rows = {row["system"]: row for row in _csv_rows(tmp_path / "table2.csv")}
     assert set(rows) == {"cnn", "drn_mhsa"}
     assert rows["cnn"]["seeds"] == "2" and rows["cnn"]["vs_S4_pairs"] == "2"
+
+
+def test_demo_widths_of_other_models_do_not_decide_a_folds_result():
+    from speechbrain_drnsa.training.hparams import load_recipe_hparams
+    from speechbrain_drnsa.training.settings import deciding_settings
+
+    hparams, _ = load_recipe_hparams(RECIPE / "hparams" / "drn_mhsa.yaml")
+    changed, _ = load_recipe_hparams(
+        RECIPE / "hparams" / "drn_mhsa.yaml",
+        {"demo_widths": {**hparams["demo_widths"], "xia2017": {"lin_neurons": [5]}}},
+    )
+    assert changed["model_overrides"] == hparams["model_overrides"]
+    assert deciding_settings(changed) == deciding_settings(hparams)
+    assert not {"demo_widths", "demo_model_overrides"} & set(deciding_settings(hparams))

@@ -38,8 +38,8 @@ SMOKE_OVERRIDES: dict[str, Any] = {
 def smoke_overrides(recipe_yaml: str | PathLike, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """A system's overrides for a smoke run: :data:`SMOKE_OVERRIDES`, its demo widths.
 
-    The widths come from the recipe's ``demo_widths[demo_width_set]`` (the
-    IEMOCAP recipe's demo run), so a smoke run is tiny with or without a
+    The widths come from the recipe's ``demo_model_overrides`` (the IEMOCAP
+    recipe's demo run), so a smoke run is tiny with or without a
     ``data_folder``; the caller's overrides win.
 
     Arguments
@@ -55,7 +55,7 @@ def smoke_overrides(recipe_yaml: str | PathLike, overrides: Mapping[str, Any]) -
         The overrides to run the system with.
     """
     hparams, _ = load_recipe_hparams(recipe_yaml, overrides)
-    widths = dict(hparams["demo_widths"][hparams["demo_width_set"]])
+    widths = dict(hparams["demo_model_overrides"])
     return {**SMOKE_OVERRIDES, "model_overrides": widths, **overrides}
 
 
