@@ -22,11 +22,16 @@ from torch import nn
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.lobes import (
+    AttentionPooling,
+    ConvEncoder,
+    DeltaFeatures,
     DNNClassifier,
     DRNEncoder,
     EmotionClassifier,
     FunctionalsFusionClassifier,
     LSTMPooling,
+    MaskedStatisticsPooling,
+    RecurrentEncoder,
 )
 
 __all__ = ["ARCHITECTURES", "build_from_spec", "spec_from_model_yaml"]
@@ -35,8 +40,18 @@ __all__ = ["ARCHITECTURES", "build_from_spec", "spec_from_model_yaml"]
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     cls.__name__: cls
     for cls in (
-        EmotionClassifier, FunctionalsFusionClassifier, DRNEncoder, LSTMPooling, DNNClassifier,
+        EmotionClassifier,
+        FunctionalsFusionClassifier,
+        DRNEncoder,
+        LSTMPooling,
+        DNNClassifier,
         FeatureNormalizer,
+        # the paper's Table 1 baselines
+        DeltaFeatures,
+        ConvEncoder,
+        RecurrentEncoder,
+        MaskedStatisticsPooling,
+        AttentionPooling,
     )
 }
 _LOBES_MODULE = "speechbrain_drnsa.lobes."

@@ -7,6 +7,8 @@ with ``!new:speechbrain_drnsa.lobes.DRNEncoder``.
 from speechbrain_drnsa.lobes.classifier import DNNClassifier
 from speechbrain_drnsa.lobes.drn import DRNEncoder
 from speechbrain_drnsa.lobes.fusion import FunctionalsFusionClassifier
+from speechbrain_drnsa.lobes.frame_encoders import ConvEncoder, DeltaFeatures, RecurrentEncoder
+from speechbrain_drnsa.lobes.masked_pooling import AttentionPooling, MaskedStatisticsPooling
 from speechbrain_drnsa.lobes.model import EmotionClassifier
 from speechbrain_drnsa.lobes.pooling import LSTMPooling
 
@@ -16,4 +18,10 @@ __all__ = [
     "EmotionClassifier",
     "FunctionalsFusionClassifier",
     "LSTMPooling",
+    # the Table 1 baselines' encoders and poolings
+    "AttentionPooling",
+    "ConvEncoder",
+    "DeltaFeatures",
+    "MaskedStatisticsPooling",
+    "RecurrentEncoder",
 ]

@@ -40,6 +40,8 @@ _RUN_ONLY = frozenset(
         "experiment_folder", "extraction_jobs", "feature_cache", "fold", "num_nodes",
         "num_threads", "num_workers", "output_root", "prepare", "prepared_folder",
         "seeds", "start_afresh", "strategy", "trainer",
+        # the demo's widths by model: the model_overrides they give are what decides
+        "demo_widths", "demo_model_overrides",
     }
 )
 
