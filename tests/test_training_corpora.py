@@ -214,3 +214,28 @@ def test_label_smoothing_applies_to_the_training_loss_only():
     assert valid_loss.item() == pytest.approx(plain.item())
     assert train_loss.item() == pytest.approx(smoothed.item())
     assert train_loss.item() != pytest.approx(plain.item())
+
+
+def test_the_recommended_small_corpus_system_runs_through_the_csv_recipe(
+    corpus_csv, tiny_training_data, tmp_path
+):
+    status = _run_recipe(
+        "CSV", "small_corpus.yaml", f"--csv={corpus_csv}", "--corpus=demo", "--fold=0",
+        "--seeds=[1, 2]", f"--output_root={tmp_path}",
+        f"--feature_cache={tiny_training_data['feature_cache']}", *TINY,
+    )
+    assert status == 0
+    experiment = tmp_path / "demo" / "small_corpus"
+    block = torch.load(experiment / "1" / "fold_0" / "checkpoints" / "last.ckpt",
+                       weights_only=True)[CHECKPOINT_KEY]
+    assert block["functionals"] == "eGeMAPSv02" and block["speaker_normalization"]
+    assert (tmp_path / "demo" / "small_corpus_seed_ensemble" / "fold_0" / "metrics.json").is_file()
+    assert set(json.loads((experiment / "summary.json").read_text())["seeds"]) == {"1", "2"}
+
+
+def test_the_emodb_small_corpus_yaml_is_the_csv_one_on_emodb_4_classes():
+    emodb, _ = load_recipe_hparams(RECIPES / "EmoDB" / "hparams" / "small_corpus.yaml",
+                                   {"data_folder": "/data/emodb"})
+    assert tuple(emodb["labels"]) == CLASS_SETS["4class"] and emodb["protocol"] == "speaker_kfold5"
+    assert emodb["functionals"] == "eGeMAPSv02" and emodb["seeds"] == [1234, 2, 3]
+    assert emodb["model_file"].name == "drn_mhsa_functionals.yaml"
