@@ -54,7 +54,6 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
 """
 
 import contextlib
-import inspect
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -63,13 +62,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.features.cache import load_features
-from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.io import (
     load_json,
     remove_stale_temporaries,
@@ -84,12 +80,12 @@ from speechbrain_drnsa.training.checkpoint import (
     average_checkpoint_files,
 )
 from speechbrain_drnsa.training.datamodule import SERDataModule
-from speechbrain_drnsa.training.hparams import build_model
 from speechbrain_drnsa.training.lock import experiment_lock
 from speechbrain_drnsa.training.module import SERModule
 from speechbrain_drnsa.training.preparation import PreparedData
-from speechbrain_drnsa.training.pretrained import TRAINED_RECORD_NAME, load_pretrained_weights
+from speechbrain_drnsa.training.pretrained import TRAINED_RECORD_NAME
 from speechbrain_drnsa.training.settings import check_fold_settings
+from speechbrain_drnsa.training.system import build_fold
 
 __all__ = [
     "MONITOR",
@@ -165,7 +161,7 @@ def train_fold(
         logger.info("fold %d already finished (%s), skipping it", fold, folder)
         return finished
     started = time.monotonic()
-    module, data = _build(hparams, prepared, fold)
+    module, data = build_fold(hparams, prepared, fold)
     trainer, selection = _trainer(hparams, folder)
     if trainer.is_global_zero and hparams_text:
         write_text_atomic(hparams_text, folder / "hparams.yaml")
@@ -239,71 +235,6 @@ def write_seeds_summary(runs: Sequence[Mapping[str, Any]]) -> Path | None:
         {seed: {f: folds[f] for f in sorted(common)} for seed, folds in finished.items()},
         title=title,
     )
-
-
-def _build(
-    hparams: Mapping[str, Any], prepared: PreparedData, fold: int
-) -> tuple[SERModule, SERDataModule]:
-    """The seeded model in its Lightning system, and the fold's data."""
-    if hparams.get("num_threads") is not None:
-        torch.set_num_threads(hparams["num_threads"])
-    pl.seed_everything(hparams["seed"], workers=True)
-    labels = list(hparams["labels"])
-    overrides = {**hparams.get("model_overrides", {}), "n_classes": len(labels)}
-    model, model_config = build_model(hparams["model_file"], overrides)
-    _check_functionals_input(model, hparams)
-    if hparams.get("init_from") is not None:
-        load_pretrained_weights(model, hparams["init_from"], labels)
-    per_speaker = bool(hparams.get("speaker_normalization"))
-    normalizer = FeatureNormalizer(per_speaker=per_speaker)
-    functionals_normalizer = None
-    if prepared.functionals is not None:
-        size = load_features(next(iter(prepared.functionals.entries.values()))[0]).shape[1]
-        functionals_normalizer = FeatureNormalizer(num_features=size, per_speaker=per_speaker)
-    module = SERModule(
-        model,
-        normalizer,
-        labels,
-        lr=hparams["lr"],
-        weight_decay=hparams["weight_decay"],
-        scheduler=hparams.get("scheduler"),
-        seed=hparams["seed"],
-        model_config=model_config,
-        label_smoothing=hparams.get("label_smoothing", 0.0),
-        augment=hparams.get("augment"),
-        mixup_alpha=hparams.get("mixup_alpha", 0.0),
-        feature_config_hash=prepared.features.config_hash,
-        functionals_normalizer=functionals_normalizer,
-        functionals=hparams.get("functionals"),
-    )
-    data = SERDataModule(
-        prepared,
-        fold=fold,
-        normalizer=normalizer,
-        labels=labels,
-        batch_size=hparams["batch_size"],
-        max_batch_frames=hparams.get("max_batch_frames"),
-        num_workers=hparams["num_workers"],
-        seed=hparams["seed"],
-        functionals_normalizer=functionals_normalizer,
-    )
-    return module, data
-
-
-def _check_functionals_input(model: torch.nn.Module, hparams: Mapping[str, Any]) -> None:
-    """A model that takes functionals gets them, and only such a model."""
-    takes = "functionals" in inspect.signature(model.forward).parameters
-    if takes and not hparams.get("functionals"):
-        raise InputFileError(
-            hparams["model_file"],
-            "the model takes utterance functionals: set functionals (eGeMAPSv02 or ComParE_2016)",
-        )
-    if hparams.get("functionals") and not takes:
-        raise InputFileError(
-            hparams["model_file"],
-            f"functionals: {hparams['functionals']} is set but the model does not take them; "
-            "use a model yaml such as hparams/drn_mhsa_functionals.yaml",
-        )
 
 
 def _trainer(hparams: Mapping[str, Any], folder: Path) -> tuple[pl.Trainer, _Selection]:

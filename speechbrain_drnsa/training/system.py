@@ -1,0 +1,113 @@
+"""Build one fold's Lightning system and data from a recipe's hparams.
+
+The model comes from the recipe's model yaml (training never imports the
+lobes), its feature normaliser (and the functionals' one, for a model that
+takes them) is shared by the :class:`SERModule` and the :class:`SERDataModule`
+that fits it, and every random draw follows the seed.
+"""
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.features.cache import load_features
+from speechbrain_drnsa.features.normalize import FeatureNormalizer
+from speechbrain_drnsa.training.datamodule import SERDataModule
+from speechbrain_drnsa.training.hparams import build_model
+from speechbrain_drnsa.training.module import SERModule
+from speechbrain_drnsa.training.preparation import PreparedData
+from speechbrain_drnsa.training.pretrained import load_pretrained_weights
+
+__all__ = ["build_fold"]
+
+
+def build_fold(
+    hparams: Mapping[str, Any], prepared: PreparedData, fold: int
+) -> tuple[SERModule, SERDataModule]:
+    """The seeded model in its Lightning system, and the fold's data.
+
+    Arguments
+    ---------
+    hparams : mapping
+        Keys as in :mod:`speechbrain_drnsa.training.runner`.
+    prepared : PreparedData
+        The prepared corpus.
+    fold : int
+        Fold number, from 0.
+
+    Returns
+    -------
+    module : SERModule
+        The freshly initialised (or ``init_from``) model, its normalisers and
+        optimisation settings.
+    data : SERDataModule
+        The fold's data, sharing the normalisers with ``module``.
+
+    Raises
+    ------
+    InputFileError
+        When the model and the ``functionals`` setting do not agree.
+    """
+    if hparams.get("num_threads") is not None:
+        torch.set_num_threads(hparams["num_threads"])
+    pl.seed_everything(hparams["seed"], workers=True)
+    labels = list(hparams["labels"])
+    overrides = {**hparams.get("model_overrides", {}), "n_classes": len(labels)}
+    model, model_config = build_model(hparams["model_file"], overrides)
+    _check_functionals_input(model, hparams)
+    if hparams.get("init_from") is not None:
+        load_pretrained_weights(model, hparams["init_from"], labels)
+    per_speaker = bool(hparams.get("speaker_normalization"))
+    normalizer = FeatureNormalizer(per_speaker=per_speaker)
+    functionals_normalizer = None
+    if prepared.functionals is not None:
+        size = load_features(next(iter(prepared.functionals.entries.values()))[0]).shape[1]
+        functionals_normalizer = FeatureNormalizer(num_features=size, per_speaker=per_speaker)
+    module = SERModule(
+        model,
+        normalizer,
+        labels,
+        lr=hparams["lr"],
+        weight_decay=hparams["weight_decay"],
+        scheduler=hparams.get("scheduler"),
+        seed=hparams["seed"],
+        model_config=model_config,
+        label_smoothing=hparams.get("label_smoothing", 0.0),
+        augment=hparams.get("augment"),
+        mixup_alpha=hparams.get("mixup_alpha", 0.0),
+        feature_config_hash=prepared.features.config_hash,
+        functionals_normalizer=functionals_normalizer,
+        functionals=hparams.get("functionals"),
+    )
+    data = SERDataModule(
+        prepared,
+        fold=fold,
+        normalizer=normalizer,
+        labels=labels,
+        batch_size=hparams["batch_size"],
+        max_batch_frames=hparams.get("max_batch_frames"),
+        num_workers=hparams["num_workers"],
+        seed=hparams["seed"],
+        functionals_normalizer=functionals_normalizer,
+    )
+    return module, data
+
+
+def _check_functionals_input(model: torch.nn.Module, hparams: Mapping[str, Any]) -> None:
+    """A model that takes functionals gets them, and only such a model."""
+    takes = "functionals" in inspect.signature(model.forward).parameters
+    if takes and not hparams.get("functionals"):
+        raise InputFileError(
+            hparams["model_file"],
+            "the model takes utterance functionals: set functionals (eGeMAPSv02 or ComParE_2016)",
+        )
+    if hparams.get("functionals") and not takes:
+        raise InputFileError(
+            hparams["model_file"],
+            f"functionals: {hparams['functionals']} is set but the model does not take them; "
+            "use a model yaml such as hparams/drn_mhsa_functionals.yaml",
+        )
