@@ -18,6 +18,7 @@ __all__ = [
     "AUDIO_CASES",
     "AudioCase",
     "CONFIG_CASES",
+    "CSV_CASES",
     "ENTRY_POINTS",
     "EntryPoint",
     "FAULTS",
@@ -200,6 +201,21 @@ CONFIG_CASES = [
      "error naming `n_classes` and the number of labels"),
 ]
 
+#: (what is wrong, the CSV's text, the message) for a corpus CSV; its audio is wav/u0.flac.
+CSV_CASES = [
+    ("empty file", "", "empty"),
+    ("header only", "path,speaker,emotion\n", "no utterance rows"),
+    ("missing column", "path,emotion\nwav/u0.flac,calm\n", "missing column(s) speaker"),
+    ("unknown (empty) speaker", "path,speaker,emotion\nwav/u0.flac,,calm\n",
+     "line 2: empty 'speaker'"),
+    ("duplicate utterance id", "path,speaker,emotion\nwav/u0.flac,s0,calm\nwav/u0.flac,s1,calm\n",
+     "line 3: utterance id 'u0' is also the id of line 2"),
+    ("audio file missing", "path,speaker,emotion\nwav/u0.flac,s0,calm\nwav/nope.wav,s1,calm\n",
+     "line 3: audio file"),
+    ("duration not a number", "path,speaker,emotion,duration\nwav/u0.flac,s0,calm,abc\n",
+     "line 2: duration 'abc'"),
+]
+
 FAULTS = [
     ("SIGKILL during corpus feature extraction", "`speechbrain-drnsa extract`",
      "rerun extracts the rest; no `.tmp` or truncated `.npy` left"),
@@ -257,6 +273,10 @@ def markdown() -> str:
     for case in AUDIO_CASES:
         cells = [_cell(case, entry) for entry in ENTRY_POINTS]
         lines.append(f"| {case.description} | " + " | ".join(cells) + " |")
+    lines += ["", "## Corpus CSV (`recipes/CSV`, `prepare_csv_corpus`)", "",
+              "| input | behaviour |", "|---|---|"]
+    lines += [f"| {what} | error: `<csv>: {message}...`, nothing written |"
+              for what, _, message in CSV_CASES]
     for title, rows in (
         ("Bad configuration (before any work starts)", CONFIG_CASES),
         ("Faults", FAULTS),

@@ -119,31 +119,6 @@ def test_up_to_date_outputs_are_kept_and_a_changed_csv_redone(tmp_path):
     assert manifest["u0"]["emo"] == "relaxed"
 
 
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("", "empty"),
-        ("path,speaker,emotion\n", "no utterance rows"),
-        ("path,emotion\nwav/u0.flac,calm\n", "missing column(s) speaker"),
-        ("path,speaker,emotion\nwav/u0.flac,s0,calm\nwav/nope.wav,s1,calm\n",
-         "line 3: audio file"),
-        ("path,speaker,emotion\nwav/u0.flac,,calm\n", "line 2: empty 'speaker'"),
-        ("path,speaker,emotion,duration\nwav/u0.flac,s0,calm,abc\n", "line 2: duration 'abc'"),
-        ("path,speaker,emotion\nwav/u0.flac,s0,calm\nwav/u0.flac,s1,calm\n",
-         "line 3: utterance id 'u0' is also the id of line 2"),
-    ],
-)
-def test_bad_csv_names_the_file_and_the_line(tmp_path, text, message):
-    _tiny_corpus(tmp_path)
-    bad = tmp_path / "bad.csv"
-    bad.write_text(text)
-    with pytest.raises(InputFileError) as err:
-        prepare_csv_corpus(bad, tmp_path / "prep")
-    assert str(err.value).startswith(str(bad))
-    assert message in str(err.value)
-    assert not (tmp_path / "prep").exists()
-
-
 def test_missing_csv_and_unreadable_audio(tmp_path):
     with pytest.raises(InputFileError, match="corpus CSV not found"):
         read_corpus_csv(tmp_path / "nope.csv")

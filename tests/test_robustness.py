@@ -10,10 +10,12 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 
 from robustness_cases import (
-    AUDIO_CASES, ENTRY_POINTS, AudioCase, EntryPoint, expected, markdown, runs,
+    AUDIO_CASES, CSV_CASES, ENTRY_POINTS, AudioCase, EntryPoint, expected, markdown, runs,
 )
 from speechbrain_drnsa.cli import main
 from speechbrain_drnsa.data.csv_corpus import prepare_csv_corpus
@@ -176,3 +178,15 @@ def test_robustness_doc_is_generated_from_the_tables():
     assert DOC.read_text(encoding="utf-8") == markdown(), (
         "docs/robustness.md is stale: run python tests/robustness_cases.py"
     )
+
+
+@pytest.mark.parametrize("what, text, message", CSV_CASES, ids=[c[0] for c in CSV_CASES])
+def test_bad_corpus_csv_names_the_file_and_the_line(tmp_path, what, text, message):
+    (tmp_path / "wav").mkdir()
+    soundfile.write(tmp_path / "wav" / "u0.flac", np.zeros(4000), 16000)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(text)
+    with pytest.raises(InputFileError) as err:
+        prepare_csv_corpus(bad, tmp_path / "prep")
+    assert str(err.value).startswith(str(bad)) and message in str(err.value)
+    assert not (tmp_path / "prep").exists()
