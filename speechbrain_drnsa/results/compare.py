@@ -157,7 +157,7 @@ def _row(name: str, runs: Runs, tests: Sequence[str] = ()) -> str:
     ]
     confusion = sum(np.array(m["confusion"]) for run in runs.values() for m in run.values())
     recall = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
-    epochs = ["/".join(str(runs[seed][fold].get("epochs", "")) for seed in runs) for fold in folds]
+    epochs = ["/".join(str(runs[seed][fold].get("epochs", "-")) for seed in runs) for fold in folds]
     seed_means = [
         f"{statistics.fmean(m['UA'] for m in run.values()):.3f} ({seed})"
         for seed, run in runs.items()

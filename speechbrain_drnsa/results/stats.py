@@ -43,7 +43,7 @@ class PairedTest:
     p_value: float
 
     def __str__(self) -> str:
-        return f"{self.mean_difference:+.3f} (p {self.p_value:.3f}, {self.pairs} pairs)"
+        return f"{self.mean_difference:+.3f} (p {self.p_value:.2g}, {self.pairs} pairs)"
 
 
 def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> PairedTest:
