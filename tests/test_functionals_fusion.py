@@ -9,6 +9,7 @@ from ruamel import yaml
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.inference import EmotionRecognizer, export
+from speechbrain_drnsa.training.hparams import build_model, recipe_model_overrides
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
 
 FUSION_MODEL = Path(__file__).resolve().parents[1] / "hparams" / "drn_mhsa_functionals.yaml"
@@ -85,3 +86,21 @@ def test_a_per_speaker_fusion_model_needs_an_enrolled_speaker(
     assert again.load_speakers(tmp_path / "speakers.json") == ["F1"]
     torch.testing.assert_close(again.classify_file(wavs[1], speaker="F1")[0],
                                recognizer.classify_file(wavs[1], speaker="F1")[0])
+
+
+def test_the_functional_set_sizes_the_model_input():
+    hparams = {"model_file": FUSION_MODEL, "labels": ["ang", "hap", "neu", "sad"],
+               "model_overrides": {"lstm_hidden": 8}, "functionals": "ComParE_2016"}
+    model, _ = build_model(FUSION_MODEL, recipe_model_overrides(hparams))
+    assert model.functionals_embedding.layers[0].in_features == 6373
+    assert model.classifier.layers[0].in_features == 8 + 64  # lstm_hidden + embedding
+    # a model that takes no functionals gets no functionals_size
+    plain = {**hparams, "model_file": FUSION_MODEL.with_name("drn_mhsa.yaml")}
+    assert "functionals_size" not in recipe_model_overrides(plain)
+
+
+def test_a_functionals_size_that_contradicts_the_set_is_refused(train_tiny, tmp_path, caplog):
+    assert train_tiny(tmp_path, "--fold=0", f"--model_file={FUSION_MODEL}",
+                      "--functionals=ComParE_2016", "--model_overrides={functionals_size: 88}") == 2
+    assert "ComParE_2016 has 6373 values per utterance" in caplog.text
+    assert not list(tmp_path.rglob("metrics.json"))

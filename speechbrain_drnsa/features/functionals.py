@@ -26,13 +26,16 @@ import torch
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.audio import read_audio
 
-__all__ = ["FEATURE_SETS", "OpenSmileFunctionals"]
+__all__ = ["FEATURE_SETS", "FEATURE_SET_SIZES", "OpenSmileFunctionals"]
 
 #: Functional sets by name, as openSMILE names them.
 FEATURE_SETS = {
     "eGeMAPSv02": opensmile.FeatureSet.eGeMAPSv02,
     "ComParE_2016": opensmile.FeatureSet.ComParE_2016,
 }
+
+#: Values per utterance of each functional set (a model's ``functionals_size``).
+FEATURE_SET_SIZES = {"eGeMAPSv02": 88, "ComParE_2016": 6373}
 
 
 class OpenSmileFunctionals:

@@ -34,6 +34,7 @@ from hyperpyyaml import load_hyperpyyaml, resolve_references
 from torch import nn
 
 from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.features.functionals import FEATURE_SET_SIZES
 
 __all__ = [
     "COMMON_NAME",
@@ -42,7 +43,9 @@ __all__ = [
     "closest_key",
     "load_recipe_hparams",
     "load_seed_runs",
+    "model_keys",
     "parse_command_line",
+    "recipe_model_overrides",
 ]
 
 #: The shared settings file, next to the recipe yamls.
@@ -281,6 +284,62 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _yaml() -> ruamel.yaml.YAML:
     # round-trip mode keeps hyperpyyaml's tags (!ref, !new: ...) for overrides
     return ruamel.yaml.YAML()
+
+
+def model_keys(model_file: str | Path) -> list[str]:
+    """The top-level keys of a model yaml, the keys ``model_overrides`` may set."""
+    path = Path(model_file)
+    try:
+        loaded = _yaml().load(path.read_text(encoding="utf-8"))
+    except (OSError, ruamel.yaml.YAMLError) as err:
+        raise InputFileError(path, f"cannot read the model definition ({err})") from None
+    if not isinstance(loaded, Mapping):
+        raise InputFileError(path, "expected a mapping at the top level")
+    return [str(key) for key in loaded]
+
+
+def recipe_model_overrides(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """The overrides a recipe gives its model yaml.
+
+    The recipe's ``model_overrides``, ``n_classes`` from ``labels`` and, for
+    a model yaml with a ``functionals_size``, the size of the recipe's
+    ``functionals`` set, so that ``--functionals=ComParE_2016`` alone
+    switches the set.
+
+    Arguments
+    ---------
+    hparams : mapping
+        A recipe's hparams (``model_file``, ``labels``, ``model_overrides``,
+        ``functionals``).
+
+    Returns
+    -------
+    dict
+        Overrides for :func:`build_model`.
+
+    Raises
+    ------
+    InputFileError
+        When ``model_overrides`` sets a ``functionals_size`` other than the set's.
+
+    Example
+    -------
+    >>> hparams = {"model_file": "hparams/drn_mhsa_functionals.yaml", "labels": ["a", "b"],
+    ...            "model_overrides": {"lstm_hidden": 8}, "functionals": "ComParE_2016"}
+    >>> recipe_model_overrides(hparams)
+    {'lstm_hidden': 8, 'n_classes': 2, 'functionals_size': 6373}
+    """
+    overrides = {**(hparams.get("model_overrides") or {}), "n_classes": len(hparams["labels"])}
+    size = FEATURE_SET_SIZES.get(hparams.get("functionals"))
+    if size is None or "functionals_size" not in model_keys(hparams["model_file"]):
+        return overrides
+    if overrides.setdefault("functionals_size", size) != size:
+        raise InputFileError(
+            hparams["model_file"],
+            f"model_overrides functionals_size: {overrides['functionals_size']} but "
+            f"{hparams['functionals']} has {size} values per utterance; leave it out",
+        )
+    return overrides
 
 
 def build_model(

@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from speechbrain_drnsa.results.paper import PAPER_TABLES, write_paper_table
-from speechbrain_drnsa.training.hparams import build_model, load_recipe_hparams, load_seed_runs
+from speechbrain_drnsa.training.hparams import (
+    build_model,
+    load_recipe_hparams,
+    load_seed_runs,
+    recipe_model_overrides,
+)
 from speechbrain_drnsa.training.preparation import prepare_experiment
 from speechbrain_drnsa.training.runner import run_folds, write_run_summary, write_seeds_summary
 
@@ -133,6 +138,5 @@ def run_paper_table(
 
 
 def _parameter_count(hparams: Mapping[str, Any]) -> int:
-    overrides = {**hparams.get("model_overrides", {}), "n_classes": len(hparams["labels"])}
-    model, _ = build_model(hparams["model_file"], overrides)
+    model, _ = build_model(hparams["model_file"], recipe_model_overrides(hparams))
     return sum(parameter.numel() for parameter in model.parameters())

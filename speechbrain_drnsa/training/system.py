@@ -17,7 +17,7 @@ from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.cache import load_features
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.training.datamodule import SERDataModule
-from speechbrain_drnsa.training.hparams import build_model
+from speechbrain_drnsa.training.hparams import build_model, recipe_model_overrides
 from speechbrain_drnsa.training.module import SERModule
 from speechbrain_drnsa.training.preparation import PreparedData
 from speechbrain_drnsa.training.pretrained import load_pretrained_weights
@@ -56,8 +56,7 @@ def build_fold(
         torch.set_num_threads(hparams["num_threads"])
     pl.seed_everything(hparams["seed"], workers=True)
     labels = list(hparams["labels"])
-    overrides = {**hparams.get("model_overrides", {}), "n_classes": len(labels)}
-    model, model_config = build_model(hparams["model_file"], overrides)
+    model, model_config = build_model(hparams["model_file"], recipe_model_overrides(hparams))
     _check_functionals_input(model, hparams)
     if hparams.get("init_from") is not None:
         load_pretrained_weights(model, hparams["init_from"], labels)

@@ -12,13 +12,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import ruamel.yaml
 from torch import nn
 
 from speechbrain_drnsa.data.folds import check_protocol
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.perturb import WaveformPerturbation
-from speechbrain_drnsa.training.hparams import UnknownKeyError, build_model, closest_key
+from speechbrain_drnsa.training.hparams import (
+    UnknownKeyError,
+    build_model,
+    closest_key,
+    model_keys,
+    recipe_model_overrides,
+)
 
 __all__ = ["check_settings"]
 
@@ -96,7 +101,7 @@ def _check_model(hparams: Mapping[str, Any], path: Path) -> None:
     overrides = hparams.get("model_overrides") or {}
     if not isinstance(overrides, Mapping):
         raise InputFileError(path, f"model_overrides must be a mapping, got {overrides!r}")
-    valid = _model_keys(model_file)
+    valid = model_keys(model_file)
     for key, value in overrides.items():
         if key not in valid:
             raise UnknownKeyError(model_file, str(key), closest_key(str(key), valid),
@@ -104,7 +109,7 @@ def _check_model(hparams: Mapping[str, Any], path: Path) -> None:
         _check_sizes(key, value, model_file)
     labels = list(hparams["labels"])
     try:
-        model, _ = build_model(model_file, {**overrides, "n_classes": len(labels)})
+        model, _ = build_model(model_file, recipe_model_overrides(hparams))
     except InputFileError:
         raise
     except Exception as err:  # noqa: BLE001 - the model's own constructors raise many kinds
@@ -116,16 +121,6 @@ def _check_model(hparams: Mapping[str, Any], path: Path) -> None:
             model_file, f"n_classes: the model has {outputs[0]} outputs but labels has "
             f"{len(labels)} ({', '.join(labels)}); make the output layer use !ref <n_classes>"
         )
-
-
-def _model_keys(model_file: Path) -> list[str]:
-    try:
-        loaded = ruamel.yaml.YAML().load(model_file.read_text(encoding="utf-8"))
-    except (OSError, ruamel.yaml.YAMLError) as err:
-        raise InputFileError(model_file, f"cannot read the model definition ({err})") from None
-    if not isinstance(loaded, Mapping):
-        raise InputFileError(model_file, "expected a mapping at the top level")
-    return [str(key) for key in loaded]
 
 
 def _check_sizes(key: str, value: Any, model_file: Path) -> None:
