@@ -43,7 +43,7 @@ import torch
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.inference import EmotionRecognizer
 from speechbrain_drnsa.inference.architecture import build_from_spec, spec_from_model_yaml
-from speechbrain_drnsa.inference.export import config_yaml_text
+from speechbrain_drnsa.inference.exporter import config_yaml_text
 from speechbrain_drnsa.inference.folder import (
     label_encoder_text, load_model_folder, read_model_folder,
 )

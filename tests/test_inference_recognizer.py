@@ -1,6 +1,8 @@
 """EmotionRecognizer and the classify CLI: real speech, bad audio, long files, speakers, hub."""
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +202,16 @@ def test_cli_classify_reports_every_file_and_fails_on_bad_ones(model_folder, tmp
     header, row = capsys.readouterr().out.strip().splitlines()
     assert header.split("\t") == ["file", "label", "confidence", "neu", "hap", "sad", "ang"]
     assert row.startswith(str(good[0]))
+
+
+def test_classifying_does_not_import_the_training_stack(model_folder):
+    """Loading and classifying leave Lightning, SpeechBrain and matplotlib unimported."""
+    script = (
+        "import sys\n"
+        "from speechbrain_drnsa.inference import EmotionRecognizer\n"
+        f"EmotionRecognizer.from_hparams({str(model_folder)!r})\n"
+        "print(sorted(m for m in ('lightning', 'speechbrain', 'matplotlib') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"

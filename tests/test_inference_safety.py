@@ -9,7 +9,7 @@ import safetensors.torch
 import torch
 
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.inference.export import config_yaml_text
+from speechbrain_drnsa.inference.exporter import config_yaml_text
 from speechbrain_drnsa.inference.folder import label_encoder_text, load_model_folder
 
 SPEC = {

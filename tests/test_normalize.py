@@ -166,3 +166,12 @@ def test_one_stage_per_speaker_then_fold_statistics_and_both_travel_in_the_state
     restored.load_state_dict(torch.load(buffer, weights_only=True))
     assert restored.per_speaker and set(restored.speakers) == {"F1", "M1"}
     torch.testing.assert_close(restored(batch, lengths, ["M1", "M1"]), out)
+
+
+def test_per_speaker_statistics_follow_the_batch_to_its_device():
+    """Speakers' statistics are extra state, which Module.to() leaves behind: on a GPU the
+    batch is elsewhere (the meta device stands in for one here)."""
+    norm = FeatureNormalizer(num_features=17, per_speaker=True)
+    norm.fit_speaker("F1", [torch.randn(30, 17)]).fit([torch.randn(30, 17)], ["F1"])
+    out = norm(torch.randn(2, 8, 17, device="meta"), torch.tensor([1.0, 0.5]), ["F1", "F1"])
+    assert out.device.type == "meta" and out.shape == (2, 8, 17)

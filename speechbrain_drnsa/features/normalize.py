@@ -178,7 +178,8 @@ class FeatureNormalizer(nn.Module):
             if speakers is None or len(speakers) != x.shape[0]:
                 raise ValueError("a per-speaker normaliser needs the speaker of every utterance")
             x = torch.stack([self.standardize_speaker(u, s) for u, s in zip(x, speakers)])
-        out = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        # .to(x): the statistics follow the batch (speakers are extra state, which .to() skips)
+        out = (x - self.mean.to(x)) / self.std.to(x)
         if lengths is None:
             return out
         frames = torch.round(lengths.to(torch.float64) * x.shape[1]).long().to(x.device)
