@@ -27,7 +27,6 @@ import json
 import multiprocessing
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -226,28 +225,15 @@ def _write_long_file(path: Path, speech: np.ndarray, minutes: float) -> None:
             remaining -= block.size
 
 
-def _long_file_worker(folder: str, path: str) -> None:
-    """In its own process: resident memory after loading, then the peak while classifying."""
-    torch.set_num_threads(1)
-    recognizer = EmotionRecognizer.from_hparams(folder)
-    with open("/proc/self/statm") as statm:
-        loaded = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    start = time.perf_counter()
-    result = recognizer.classify_windows(path)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"loaded": loaded, "peak": peak, "seconds": seconds,
-                      "windows": len(result.windows)}))
-
-
 def _long_file_table(folder: Path, speech: np.ndarray, minutes: float, tmp: Path) -> str:
     path = tmp / "long.wav"
     _write_long_file(path, speech, minutes)
-    command = [sys.executable, __file__, "--long-file-worker", str(folder), str(path)]
+    command = [sys.executable, str(Path(__file__).with_name("long_file_worker.py")),
+               str(folder), str(path)]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return (
-        "| file | windows | peak RSS (MiB) | of which after loading | time (s) |\n"
+        "| file | windows | peak RSS (MiB) | peak RSS after loading (MiB) | time (s) |\n"
         "|---|---|---|---|---|\n"
         f"| {minutes:g} min, 16 kHz | {result['windows']} | {result['peak']:.0f} | "
         f"{result['loaded']:.0f} | {result['seconds']:.1f} |"
@@ -259,11 +245,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=50, help="timed calls per latency")
     parser.add_argument("--files", type=int, default=None, help="EmoDB files (default: all)")
     parser.add_argument("--hour-minutes", type=float, default=60.0, help="long file length")
-    parser.add_argument("--long-file-worker", nargs=2, metavar=("FOLDER", "WAV"))
     args = parser.parse_args(argv)
-    if args.long_file_worker:
-        _long_file_worker(*args.long_file_worker)
-        return
     torch.set_num_threads(1)
     print("## Inference: latency, throughput, memory (`benchmarks/bench_inference.py`)\n")
     print(f"Machine: {_machine()}. Targets: {TARGETS}.\n")
