@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The small-corpus system (hparams/small_corpus.yaml: DRN-MHSA/4 + eGeMAPS functionals fusion,
+# three seeds and their ensemble) against the classic SVMs on any corpus CSV, in the same folds,
+# per normalisation setting: spk (per-speaker, transductive) and train (training-part
+# statistics, inductive). Finished folds are skipped, so an interrupted run picks up where it
+# stopped. docs/results.md's SAVEE rows:
+#
+#   cd recipes/CSV
+#   SETTINGS=spk bash small_corpus_system.sh ../../../shared/data/savee/manifest.csv savee loso
+#
+# Writes results/<corpus>/small_corpus_system.md (speechbrain-drnsa compare, paired Wilcoxon).
+set -euo pipefail
+csv=${1:?usage: bash small_corpus_system.sh CSV CORPUS [PROTOCOL]}
+corpus=${2:?usage: bash small_corpus_system.sh CSV CORPUS [PROTOCOL]}
+protocol=${3:-loso}
+settings=${SETTINGS:-spk train}
+out=results/$corpus
+python baseline_svm.py "$csv" "--protocol=$protocol" "--output_folder=$out/baselines_$protocol"
+for norm in $settings; do
+    flag=$([ "$norm" = spk ] && echo true || echo false)
+    python train.py hparams/small_corpus.yaml "--csv=$csv" "--corpus=$corpus" \
+        "--protocol=$protocol" "--speaker_normalization=$flag" "--experiment=small_corpus_$norm"
+done
+for norm in $settings; do
+    svm=$out/baselines_$protocol/ComParE_2016_$([ "$norm" = spk ] && echo speaker || echo train)
+    echo "## $corpus, $protocol, normalisation: $norm"
+    echo
+    speechbrain-drnsa compare \
+        "ComParE_2016 + SVM=$svm" \
+        "eGeMAPSv02 + SVM=${svm/ComParE_2016/eGeMAPSv02}" \
+        "small-corpus system, 3 seeds=$out/small_corpus_$norm" \
+        "small-corpus system, ensemble of the 3 seeds=$out/small_corpus_${norm}_seed_ensemble" \
+        --paired-with "ComParE_2016 + SVM"
+    echo
+done > "$out/small_corpus_system.md"
+cat "$out/small_corpus_system.md"
