@@ -72,6 +72,9 @@ class SERDataModule(pl.LightningDataModule):
         Loader worker processes.
     seed : int
         Seed of the batch order.
+    train_on_validation : bool
+        Train on the validation utterances too (their normalisation statistics
+        included), for a final model whose epochs were chosen on them.
 
     Example
     -------
@@ -93,6 +96,7 @@ class SERDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         seed: int = 1234,
         functionals_normalizer: FeatureNormalizer | None = None,
+        train_on_validation: bool = False,
     ):
         super().__init__()
         if (functionals_normalizer is None) != (prepared.functionals is None):
@@ -106,6 +110,7 @@ class SERDataModule(pl.LightningDataModule):
         self.max_batch_frames = max_batch_frames
         self.num_workers = num_workers
         self.seed = seed
+        self.train_on_validation = train_on_validation
         self.datasets: dict[str, DynamicItemDataset] = {}
         self.frames: dict[str, list[int]] = {}
 
@@ -117,6 +122,8 @@ class SERDataModule(pl.LightningDataModule):
         index = self.prepared.features
         fold = self._load_fold()
         self._check_fold(fold, manifest, index)
+        if self.train_on_validation:
+            fold = fold._replace(train=[*fold.train, *fold.valid])
         for part, ids in zip(_PARTS, fold, strict=True):
             # entry id: (utterance id, the index holding its features)
             entries = {utt_id: (utt_id, index) for utt_id in ids}
@@ -192,12 +199,14 @@ class SERDataModule(pl.LightningDataModule):
     def state_dict(self) -> dict[str, Any]:
         """The fold and protocol, checked when a checkpoint is restored."""
         protocol = self.prepared.folds.stem.removeprefix("folds_")
-        return {"fold": self.fold, "protocol": protocol, "labels": self.labels}
+        return {"fold": self.fold, "protocol": protocol, "labels": self.labels,
+                "train_on_validation": self.train_on_validation}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Refuse a checkpoint written for another fold, protocol or label set."""
         mine = self.state_dict()
-        if any(state_dict.get(key) != value for key, value in mine.items()):
+        # a key an older checkpoint lacks is not checked
+        if any(key in state_dict and state_dict[key] != value for key, value in mine.items()):
             raise ValueError(
                 f"the checkpoint was written for {state_dict}, not for {mine}: "
                 "resume only into the same fold"

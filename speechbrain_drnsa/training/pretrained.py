@@ -23,7 +23,12 @@ from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.training.checkpoint import load_checkpoint
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
 
-__all__ = ["TRAINED_RECORD_NAME", "load_pretrained_weights", "resolve_checkpoint"]
+__all__ = [
+    "RETRAINED_FOLDER",
+    "TRAINED_RECORD_NAME",
+    "load_pretrained_weights",
+    "resolve_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +36,8 @@ logger = logging.getLogger(__name__)
 _PREFIX = "model."
 #: Written in a fold's ``checkpoints/`` folder when its training has ended (best checkpoint...).
 TRAINED_RECORD_NAME = "training.json"
+#: A fold's run retrained on its validation speakers too (``retrain_on_validation``).
+RETRAINED_FOLDER = "retrained"
 
 
 def resolve_checkpoint(source: str | PathLike) -> Path:
@@ -40,7 +47,8 @@ def resolve_checkpoint(source: str | PathLike) -> Path:
     ---------
     source : str or PathLike
         A checkpoint file, or a ``fold_<k>`` folder of a finished run (its
-        checkpoint with the best validation UA).
+        checkpoint with the best validation UA, or the last one of its
+        ``retrained/`` run when it was retrained on the validation speakers).
 
     Returns
     -------
@@ -63,6 +71,9 @@ def resolve_checkpoint(source: str | PathLike) -> Path:
     path = Path(source)
     if path.is_file():
         return path
+    retrained = path / RETRAINED_FOLDER / "checkpoints"
+    if (retrained / TRAINED_RECORD_NAME).is_file():
+        return retrained / "last.ckpt"
     record = path / "checkpoints" / TRAINED_RECORD_NAME
     if path.is_dir() and record.is_file():
         best = Path(load_json(record)["best_model_path"])

@@ -39,6 +39,10 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
 ``init_from``
     A checkpoint (or a finished fold's folder) whose weights start every
     fold's model (:func:`~speechbrain_drnsa.training.pretrained.load_pretrained_weights`).
+``retrain_on_validation``
+    Once the epochs are chosen on the validation speakers, train a fresh model on
+    training + validation speakers for that many epochs and test it instead
+    (:mod:`speechbrain_drnsa.training.retrain`).
 ``average_top_k``
     Keep the ``k`` checkpoints with the best validation UA and test the
     average of their weights (1, the default: test the best one alone).
@@ -84,6 +88,7 @@ from speechbrain_drnsa.training.lock import experiment_lock
 from speechbrain_drnsa.training.module import SERModule
 from speechbrain_drnsa.training.preparation import PreparedData
 from speechbrain_drnsa.training.pretrained import TRAINED_RECORD_NAME
+from speechbrain_drnsa.training.retrain import epochs_of, retrain_with_validation
 from speechbrain_drnsa.training.settings import check_fold_settings
 from speechbrain_drnsa.training.system import build_fold
 
@@ -167,10 +172,20 @@ def train_fold(
         write_text_atomic(hparams_text, folder / "hparams.yaml")
     record = _fit(trainer, module, data, selection, folder)
     tested, averaged = _select(trainer, record, int(hparams.get("average_top_k", 1)), folder)
+    retrained: dict[str, Any] = {}
+    if hparams.get("retrain_on_validation"):
+        epochs = epochs_of(record["best_model_path"])
+        module, data, trainer, last = retrain_with_validation(hparams, prepared, fold, folder,
+                                                              epochs)
+        tested, averaged = str(last), []
+        utterances = load_json(last.with_name(TRAINED_RECORD_NAME))["train_utterances_per_rank"]
+        retrained = {"checkpoint": str(last.relative_to(folder)), "retrained_epochs": epochs,
+                     "retrained_utterances_per_rank": utterances}
     trainer.test(module, datamodule=data, ckpt_path=tested)
     metrics: dict[str, Any] = {}
     if trainer.is_global_zero:
-        metrics = _report(hparams, fold, folder, module, trainer, tested, averaged, started)
+        metrics = _report(hparams, fold, folder, module, trainer, tested, averaged, started,
+                          retrained)
     trainer.strategy.barrier()
     return metrics
 
@@ -342,6 +357,7 @@ def _report(
     tested: str,
     averaged: list[str],
     started: float,
+    retrained: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Write the fold's report from its test evaluation and training record."""
     record = load_json(folder / "checkpoints" / TRAINED_RECORD_NAME)
@@ -358,6 +374,7 @@ def _report(
             "epochs": record["epochs"],
             "world_size": trainer.world_size,
             "train_utterances_per_rank": record["train_utterances_per_rank"],
+            **retrained,
             "wall_time_s": round(time.monotonic() - started, 1),
         },
     )

@@ -12,6 +12,9 @@ never got to train (a bad setting stopped it) takes the new settings.
 
 Settings that only say where or how fast to run (folders, devices, threads,
 loader workers, progress bar, which fold) do not count.
+An option added to the recipes after a fold started counts as unchanged
+while it is off (false, null, 0 or empty), so new options do not strand older
+folds.
 """
 
 import hashlib
@@ -133,7 +136,8 @@ def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]
     return [
         f"{key} {json.dumps(before.get(key))} then, {json.dumps(now.get(key))} now"
         for key in sorted(set(before) | set(now))
-        if before.get(key) != now.get(key)
+        # an option added since the fold started counts as unchanged while it is off
+        if before.get(key) != now.get(key) and not (key not in before and not now.get(key))
     ]
 
 

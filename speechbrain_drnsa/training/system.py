@@ -26,7 +26,7 @@ __all__ = ["build_fold"]
 
 
 def build_fold(
-    hparams: Mapping[str, Any], prepared: PreparedData, fold: int
+    hparams: Mapping[str, Any], prepared: PreparedData, fold: int, train_on_validation: bool = False
 ) -> tuple[SERModule, SERDataModule]:
     """The seeded model in its Lightning system, and the fold's data.
 
@@ -38,6 +38,8 @@ def build_fold(
         The prepared corpus.
     fold : int
         Fold number, from 0.
+    train_on_validation : bool
+        Train on the fold's validation speakers too (see ``SERDataModule``).
 
     Returns
     -------
@@ -92,6 +94,7 @@ def build_fold(
         num_workers=hparams["num_workers"],
         seed=hparams["seed"],
         functionals_normalizer=functionals_normalizer,
+        train_on_validation=train_on_validation,
     )
     return module, data
 
