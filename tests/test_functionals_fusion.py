@@ -3,11 +3,13 @@
 import json
 from pathlib import Path
 
+import opensmile
 import pytest
 import torch
 from ruamel import yaml
 
 from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.features.functionals import FEATURE_SET_SIZES, FEATURE_SETS
 from speechbrain_drnsa.inference import EmotionRecognizer, export
 from speechbrain_drnsa.training.hparams import build_model, recipe_model_overrides
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
@@ -104,3 +106,10 @@ def test_a_functionals_size_that_contradicts_the_set_is_refused(train_tiny, tmp_
                       "--functionals=ComParE_2016", "--model_overrides={functionals_size: 88}") == 2
     assert "ComParE_2016 has 6373 values per utterance" in caplog.text
     assert not list(tmp_path.rglob("metrics.json"))
+
+
+@pytest.mark.parametrize("feature_set", ["eGeMAPSv02", "ComParE_2016"])
+def test_the_set_sizes_are_opensmiles(feature_set):
+    smile = opensmile.Smile(feature_set=FEATURE_SETS[feature_set],
+                            feature_level=opensmile.FeatureLevel.Functionals)
+    assert FEATURE_SET_SIZES[feature_set] == len(smile.feature_names)

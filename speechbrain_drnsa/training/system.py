@@ -14,7 +14,7 @@ import lightning.pytorch as pl
 import torch
 
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.features.cache import load_features
+from speechbrain_drnsa.features.functionals import FEATURE_SET_SIZES
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.training.datamodule import SERDataModule
 from speechbrain_drnsa.training.hparams import build_model, recipe_model_overrides
@@ -66,8 +66,9 @@ def build_fold(
     normalizer = FeatureNormalizer(per_speaker=per_speaker)
     functionals_normalizer = None
     if prepared.functionals is not None:
-        size = load_features(next(iter(prepared.functionals.entries.values()))[0]).shape[1]
-        functionals_normalizer = FeatureNormalizer(num_features=size, per_speaker=per_speaker)
+        functionals_normalizer = FeatureNormalizer(
+            num_features=FEATURE_SET_SIZES[hparams["functionals"]], per_speaker=per_speaker
+        )
     module = SERModule(
         model,
         normalizer,
