@@ -21,7 +21,7 @@ import torchaudio.functional
 
 from speechbrain_drnsa.features.audio import _log_once, read_audio
 
-__all__ = ["FEATURE_NAMES", "OpenSmileLLD"]
+__all__ = ["FEATURE_NAMES", "OpenSmileLLD", "smile_input"]
 
 #: Column names of the features, in order.
 FEATURE_NAMES = (
@@ -164,19 +164,7 @@ class OpenSmileLLD:
         >>> feats.shape, bool(feats.isfinite().all()), float(feats[:, 15].abs().max())
         (torch.Size([97, 17]), True, 0.0)
         """
-        samples = _mono_float(signal)
-        if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-        sample_rate = int(sample_rate)
-        if sample_rate != self.sample_rate:
-            _log_once(f"resampling {sample_rate} Hz audio to {self.sample_rate} Hz")
-            resampled = torchaudio.functional.resample(
-                torch.from_numpy(samples), sample_rate, self.sample_rate
-            )
-            samples = resampled.numpy()
-        if samples.size < self.window:
-            samples = np.pad(samples, (0, self.window - samples.size))
-        samples = np.clip(samples, -1.0, _INT16_MAX)
+        samples = smile_input(signal, sample_rate, min_samples=self.window)
         feats = self._get_smile()(samples, self.sample_rate)[0].T
         return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
 
@@ -228,6 +216,49 @@ class OpenSmileLLD:
                 )
             self._smile = smile
         return self._smile
+
+
+def smile_input(signal: torch.Tensor, sample_rate: int, min_samples: int) -> np.ndarray:
+    """A signal as openSMILE reads it: mono, 16 kHz, zero-padded to ``min_samples``, clipped.
+
+    Arguments
+    ---------
+    signal : torch.Tensor
+        ``(samples,)`` or ``(channels, samples)`` floats in [-1, 1]; channels are averaged.
+    sample_rate : int
+        Its sample rate in Hz; resampled to 16 kHz if different.
+    min_samples : int
+        Shorter signals are padded with zeros to this length (one analysis window).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(samples,)`` float32 at 16 kHz, in openSMILE's 16-bit range.
+
+    Raises
+    ------
+    ValueError
+        For an empty signal, NaN or infinite samples, more than two
+        dimensions or a sample rate that is not a positive integer.
+
+    Example
+    -------
+    >>> smile_input(torch.ones(2, 8000), 8000, min_samples=640).shape
+    (16000,)
+    """
+    samples = _mono_float(signal)
+    if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    sample_rate = int(sample_rate)
+    if sample_rate != OpenSmileLLD.sample_rate:
+        _log_once(f"resampling {sample_rate} Hz audio to {OpenSmileLLD.sample_rate} Hz")
+        resampled = torchaudio.functional.resample(
+            torch.from_numpy(samples), sample_rate, OpenSmileLLD.sample_rate
+        )
+        samples = resampled.numpy()
+    if samples.size < min_samples:
+        samples = np.pad(samples, (0, min_samples - samples.size))
+    return np.clip(samples, -1.0, _INT16_MAX)
 
 
 def _mono_float(signal: torch.Tensor) -> np.ndarray:

@@ -29,7 +29,8 @@ import torch
 
 from speechbrain_drnsa import __version__
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.features.opensmile import FEATURE_NAMES, OpenSmileLLD
+from speechbrain_drnsa.features.lld_sets import OpenSmileLLDSet, frame_extractor
+from speechbrain_drnsa.features.opensmile import OpenSmileLLD
 from speechbrain_drnsa.inference.architecture import spec_from_model_yaml
 from speechbrain_drnsa.inference.folder import (
     CARD_NAME,
@@ -158,6 +159,7 @@ def export(
                     checkpoints[fold], f"{key} differs from fold {first_fold}'s: cannot ensemble"
                 )
     block = blocks[first_fold]
+    extractor = frame_extractor(block["frame_features"])
     config = {
         "format": 1,
         "library": "speechbrain_drnsa",
@@ -166,15 +168,10 @@ def export(
         "folds": sorted(blocks),
         "ensemble": "mean_probability",
         "model": block["model"],
-        "normalizer": {"class": "FeatureNormalizer", "args": {"num_features": len(FEATURE_NAMES)}},
-        "features": {
-            "extractor": "OpenSmileLLD",
-            "names": list(FEATURE_NAMES),
-            "config_hash": block["feature_config_hash"],
-            "sample_rate": OpenSmileLLD.sample_rate,
-            "frame_window": OpenSmileLLD.window,
-            "frame_hop": OpenSmileLLD.hop,
+        "normalizer": {
+            "class": "FeatureNormalizer", "args": {"num_features": len(extractor.feature_names)}
         },
+        "features": _features_config(extractor, block),
         "speaker_normalization": block["speaker_normalization"],
         "inference_window": {"length_s": float(window_s), "hop_s": float(hop_s)},
     }
@@ -261,8 +258,27 @@ def _describe(
         ),
         "feature_config_hash": block.get("feature_config_hash", OpenSmileLLD().config_hash),
         "functionals": block.get("functionals"),
+        "frame_features": block.get("frame_features", hparams.get("frame_features")),
         "hparams": hparams,
     }
+
+
+def _features_config(
+    extractor: OpenSmileLLD | OpenSmileLLDSet, block: Mapping[str, Any]
+) -> dict[str, Any]:
+    """How the model's frames are computed: the extractor, its columns, rate and hop."""
+    features = {"extractor": type(extractor).__name__}
+    if block["frame_features"]:
+        features["feature_set"] = block["frame_features"]
+    features.update(
+        names=list(extractor.feature_names),
+        config_hash=block["feature_config_hash"],
+        sample_rate=extractor.sample_rate,
+    )
+    if isinstance(extractor, OpenSmileLLD):  # the sets' LLDs have windows of several lengths
+        features["frame_window"] = extractor.window
+    features["frame_hop"] = extractor.hop
+    return features
 
 
 def _fold_hparams(checkpoint: Path) -> dict[str, Any]:

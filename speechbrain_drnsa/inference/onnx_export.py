@@ -1,10 +1,10 @@
 """A model folder's fold ensemble as one ONNX graph, checked against torch once written.
 
 ``model.onnx`` takes a padded batch of LLDs, ``feats (batch, time, 17)``
-float32, as the folds' normalisers receive them (per-speaker standardised
-when the model was trained so, raw otherwise), and ``lengths (batch,)``
-relative lengths; it returns ``logits (batch, folds, classes)``. Batch and
-time are dynamic.
+float32 (50 or 130 with ``frame_features``), as the folds' normalisers
+receive them (per-speaker standardised when the model was trained so, raw
+otherwise), and ``lengths (batch,)`` relative lengths; it returns
+``logits (batch, folds, classes)``. Batch and time are dynamic.
 
 One graph for the whole ensemble, not one per fold: the folds read the same
 input, one ONNX Runtime call serves them all, and the folder gains one file.
@@ -139,7 +139,8 @@ def export_onnx(folder: ModelFolder, out: str | Path | None = None) -> Path:
 
     out = Path(out) if out is not None else folder.path / ONNX_NAME
     graph = EnsembleGraph(folder.models, folder.normalizers).eval()
-    trace_feats, trace_lengths = _example_batch(_TRACE_LENGTHS, _TRACE_FRAMES, seed=0)
+    size = len(folder.config["features"]["names"])
+    trace_feats, trace_lengths = _example_batch(_TRACE_LENGTHS, _TRACE_FRAMES, size, seed=0)
     stream = io.BytesIO()
     with explicit_attention(graph), torch.no_grad(), warnings.catch_warnings():
         # the lobes' "no padding: skip the mask" branches warn while traced (masked branch kept)
@@ -164,7 +165,8 @@ def export_onnx(folder: ModelFolder, out: str | Path | None = None) -> Path:
         "total_stride": str(folder.models[0].encoder.total_stride),
     }
     write_bytes_atomic(_with_metadata(stream.getvalue(), metadata), out)
-    largest = _largest_difference(graph, OnnxEnsemble(out, folder.labels, folder.config["folds"]))
+    session = OnnxEnsemble(out, folder.labels, folder.config["folds"])
+    largest = _largest_difference(graph, session, size)
     if largest > TOLERANCE:
         out.unlink()
         raise InputFileError(
@@ -174,10 +176,10 @@ def export_onnx(folder: ModelFolder, out: str | Path | None = None) -> Path:
 
 
 def _example_batch(
-    lengths: tuple[float, ...], frames: int, seed: int
+    lengths: tuple[float, ...], frames: int, size: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn(len(lengths), frames, 17, generator=generator), torch.tensor(lengths)
+    return torch.randn(len(lengths), frames, size, generator=generator), torch.tensor(lengths)
 
 
 def _with_metadata(model_bytes: bytes, metadata: dict[str, str]) -> bytes:
@@ -190,9 +192,9 @@ def _with_metadata(model_bytes: bytes, metadata: dict[str, str]) -> bytes:
     return model.SerializeToString()
 
 
-def _largest_difference(graph: EnsembleGraph, session: "OnnxEnsemble") -> float:
+def _largest_difference(graph: EnsembleGraph, session: "OnnxEnsemble", size: int) -> float:
     """Largest logit difference between torch and ONNX Runtime on a batch unlike the traced one."""
-    feats, lengths = _example_batch(_CHECK_LENGTHS, _CHECK_FRAMES, seed=1)
+    feats, lengths = _example_batch(_CHECK_LENGTHS, _CHECK_FRAMES, size, seed=1)
     with torch.no_grad():
         expected = graph(feats, lengths).numpy()
     return float(abs(session.logits(feats.numpy(), lengths.numpy()) - expected).max())

@@ -26,7 +26,7 @@ import torch
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
-from speechbrain_drnsa.features.opensmile import OpenSmileLLD
+from speechbrain_drnsa.features.lld_sets import frame_extractor
 from speechbrain_drnsa.inference.functionals_input import FunctionalsInput
 from speechbrain_drnsa.inference.folder import (
     ONNX_NAME, ModelFolder, load_model_folder, read_model_folder,
@@ -93,7 +93,7 @@ class EmotionRecognizer:
         window = folder.config.get("inference_window", {})
         self.window_s = float(window.get("length_s", 10.0))
         self.hop_s = float(window.get("hop_s", self.window_s / 2))
-        self.extractor = OpenSmileLLD()
+        self.extractor = frame_extractor(folder.config["features"].get("feature_set"))
         self.speakers: dict[str, FeatureNormalizer] = {}
         #: A fusion model's second input (None: LLDs only).
         self.functionals = None

@@ -35,6 +35,7 @@ from torch import nn
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.functionals import FEATURE_SET_SIZES
+from speechbrain_drnsa.features.lld_sets import FRAME_FEATURE_SIZES
 
 __all__ = [
     "COMMON_NAME",
@@ -302,15 +303,16 @@ def recipe_model_overrides(hparams: Mapping[str, Any]) -> dict[str, Any]:
     """The overrides a recipe gives its model yaml.
 
     The recipe's ``model_overrides``, ``n_classes`` from ``labels`` and, for
-    a model yaml with a ``functionals_size``, the size of the recipe's
-    ``functionals`` set, so that ``--functionals=ComParE_2016`` alone
+    a model yaml with a ``functionals_size`` (``input_size``), the size of the
+    recipe's ``functionals`` (``frame_features``) set, so that
+    ``--functionals=ComParE_2016`` or ``--frame_features=eGeMAPSv02`` alone
     switches the set.
 
     Arguments
     ---------
     hparams : mapping
         A recipe's hparams (``model_file``, ``labels``, ``model_overrides``,
-        ``functionals``).
+        ``functionals``, ``frame_features``).
 
     Returns
     -------
@@ -320,7 +322,8 @@ def recipe_model_overrides(hparams: Mapping[str, Any]) -> dict[str, Any]:
     Raises
     ------
     InputFileError
-        When ``model_overrides`` sets a ``functionals_size`` other than the set's.
+        When ``model_overrides`` sets a ``functionals_size`` or ``input_size``
+        other than the set's.
 
     Example
     -------
@@ -328,17 +331,26 @@ def recipe_model_overrides(hparams: Mapping[str, Any]) -> dict[str, Any]:
     ...            "model_overrides": {"lstm_hidden": 8}, "functionals": "ComParE_2016"}
     >>> recipe_model_overrides(hparams)
     {'lstm_hidden': 8, 'n_classes': 2, 'functionals_size': 6373}
+    >>> recipe_model_overrides({**hparams, "frame_features": "eGeMAPSv02"})["input_size"]
+    50
     """
     overrides = {**(hparams.get("model_overrides") or {}), "n_classes": len(hparams["labels"])}
-    size = FEATURE_SET_SIZES.get(hparams.get("functionals"))
-    if size is None or "functionals_size" not in model_keys(hparams["model_file"]):
-        return overrides
-    if overrides.setdefault("functionals_size", size) != size:
-        raise InputFileError(
-            hparams["model_file"],
-            f"model_overrides functionals_size: {overrides['functionals_size']} but "
-            f"{hparams['functionals']} has {size} values per utterance; leave it out",
-        )
+    keys = model_keys(hparams["model_file"])
+    sizes = {
+        "input_size": (FRAME_FEATURE_SIZES.get(hparams.get("frame_features")),
+                       f"frame_features {hparams.get('frame_features')}", "frame"),
+        "functionals_size": (FEATURE_SET_SIZES.get(hparams.get("functionals")),
+                             str(hparams.get("functionals")), "utterance"),
+    }
+    for key, (size, setting, per) in sizes.items():
+        if size is None or key not in keys:
+            continue
+        if overrides.setdefault(key, size) != size:
+            raise InputFileError(
+                hparams["model_file"],
+                f"model_overrides {key}: {overrides[key]} but {setting} has {size} values "
+                f"per {per}; leave it out",
+            )
     return overrides
 
 

@@ -79,6 +79,10 @@ class SERModule(pl.LightningModule):
     functionals : str, optional
         The name of the functional set (``eGeMAPSv02`` ...), stored in every
         checkpoint so that inference extracts the same.
+    frame_features : str, optional
+        The openSMILE set of the frames when not the paper's 17 LLDs
+        (``eGeMAPSv02`` ...; :mod:`~speechbrain_drnsa.features.lld_sets`),
+        stored in every checkpoint so that inference extracts the same.
     feature_config_hash : str, optional
         The configuration hash of the features the model is trained on
         (:attr:`~speechbrain_drnsa.features.opensmile.OpenSmileLLD.config_hash`),
@@ -123,6 +127,7 @@ class SERModule(pl.LightningModule):
         feature_config_hash: str | None = None,
         functionals_normalizer: nn.Module | None = None,
         functionals: str | None = None,
+        frame_features: str | None = None,
     ):
         if mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be 0 (off) or positive, got {mixup_alpha}")
@@ -137,6 +142,7 @@ class SERModule(pl.LightningModule):
         self.normalizer = normalizer
         self.functionals_normalizer = functionals_normalizer
         self.functionals = functionals
+        self.frame_features = frame_features
         self.feature_config_hash = feature_config_hash
         self.labels = list(labels)
         self.scheduler = scheduler
@@ -264,6 +270,7 @@ class SERModule(pl.LightningModule):
             "speaker_normalization": bool(getattr(self.normalizer, "per_speaker", False)),
             "feature_config_hash": self.feature_config_hash,
             "functionals": self.functionals,
+            "frame_features": self.frame_features,
         }
 
     def _shared_step(self, batch: PaddedBatch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -30,7 +30,7 @@ from speechbrain_drnsa.data.fold_files import folds_file, load_folds
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.cache import FeatureIndex, index_features
 from speechbrain_drnsa.features.functionals import OpenSmileFunctionals
-from speechbrain_drnsa.features.opensmile import OpenSmileLLD
+from speechbrain_drnsa.features.lld_sets import frame_extractor
 from speechbrain_drnsa.features.perturb import PerturbedLLD, WaveformPerturbation
 from speechbrain_drnsa.io import load_json, write_json_atomic
 
@@ -116,7 +116,8 @@ def prepare_experiment(hparams: Mapping[str, Any]) -> PreparedData:
         hyperpyyaml's ``!name:``), ``prepared_folder``, ``protocol``,
         ``split_seed``, ``data_folder`` (the manifest's ``{data_root}``),
         ``feature_cache``, ``extraction_jobs``, ``perturbations`` and
-        ``functionals`` (None, ``eGeMAPSv02`` or ``ComParE_2016``).
+        ``functionals`` (None, ``eGeMAPSv02`` or ``ComParE_2016``) and
+        ``frame_features`` (the same choices; None: the paper's 17 LLDs).
 
     Returns
     -------
@@ -134,6 +135,11 @@ def prepare_experiment(hparams: Mapping[str, Any]) -> PreparedData:
         raise InputFileError(
             save_folder, "perturbations and functionals cannot be combined yet: "
             "the perturbed training copies have no functionals of their own"
+        )
+    if perturbations and hparams.get("frame_features"):
+        raise InputFileError(
+            save_folder, "perturbations are extracted as the paper's 17 LLDs only: "
+            f"leave them out with frame_features: {hparams['frame_features']}"
         )
     signature = _signature(hparams, perturbations)
     if rank_zero_only.rank == 0:
@@ -167,7 +173,9 @@ def _prepare(
     return PreparedData(
         manifest=manifest,
         folds=folds_file(save_folder, hparams["protocol"]),
-        features=index_features(manifest, **index),
+        features=index_features(
+            manifest, extractor=frame_extractor(hparams.get("frame_features")), **index
+        ),
         perturbed={
             p.name: index_features(manifest, extractor=PerturbedLLD(p), **index)
             for p in perturbations
@@ -187,7 +195,7 @@ def _signature(hparams: Mapping[str, Any], perturbations: Sequence[WaveformPertu
         "protocol": hparams["protocol"],
         "split_seed": hparams.get("split_seed", 1234),
         "feature_cache": str(Path(hparams["feature_cache"]).resolve()),
-        "features": OpenSmileLLD().config_hash,
+        "features": frame_extractor(hparams.get("frame_features")).config_hash,
         "perturbations": [p.name for p in perturbations],
         "functionals": hparams.get("functionals"),
     }

@@ -15,7 +15,9 @@ import torch
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.functionals import FEATURE_SET_SIZES
+from speechbrain_drnsa.features.lld_sets import FRAME_FEATURE_SIZES
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
+from speechbrain_drnsa.features.opensmile import FEATURE_NAMES
 from speechbrain_drnsa.training.datamodule import SERDataModule
 from speechbrain_drnsa.training.hparams import build_model, recipe_model_overrides
 from speechbrain_drnsa.training.module import SERModule
@@ -63,7 +65,10 @@ def build_fold(
     if hparams.get("init_from") is not None:
         load_pretrained_weights(model, hparams["init_from"], labels)
     per_speaker = bool(hparams.get("speaker_normalization"))
-    normalizer = FeatureNormalizer(per_speaker=per_speaker)
+    normalizer = FeatureNormalizer(
+        num_features=FRAME_FEATURE_SIZES.get(hparams.get("frame_features"), len(FEATURE_NAMES)),
+        per_speaker=per_speaker,
+    )
     functionals_normalizer = None
     if prepared.functionals is not None:
         functionals_normalizer = FeatureNormalizer(
@@ -84,6 +89,7 @@ def build_fold(
         feature_config_hash=prepared.features.config_hash,
         functionals_normalizer=functionals_normalizer,
         functionals=hparams.get("functionals"),
+        frame_features=hparams.get("frame_features"),
     )
     data = SERDataModule(
         prepared,

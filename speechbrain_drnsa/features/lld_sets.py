@@ -1,0 +1,177 @@
+"""Richer frame features: openSMILE's eGeMAPSv02 or ComParE_2016 LLDs and their deltas.
+
+The paper's encoder reads 17 LLDs per 10 ms frame (:class:`OpenSmileLLD`). The
+classic sets that win on small corpora describe each frame more richly:
+eGeMAPSv02 has 25 LLDs (loudness, spectral slopes, formants, jitter,
+shimmer, ...; Eyben et al., IEEE TAC 2016) and ComParE_2016 65 (auditory
+bands, spectral moments, RASTA, ...; Schuller et al., 2016), both every
+10 ms at ``FeatureLevel.LowLevelDescriptors``. :class:`OpenSmileLLDSet`
+extracts one of them with the regression deltas of every column
+(``torchaudio.functional.compute_deltas``, window 5, as openSMILE's own
+``cDeltaRegression``), 50 or 130 values per frame, and is a feature-cache
+extractor like the others: its config hash keys its own cache.
+
+A recipe selects it with ``frame_features: eGeMAPSv02`` (``null``: the
+paper's 17); :func:`frame_extractor` and :data:`FRAME_FEATURE_SIZES` map the
+setting to the extractor and to the model's ``input_size``.
+"""
+
+import hashlib
+from importlib.metadata import version
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import opensmile
+import torch
+import torchaudio.functional
+
+from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.features.audio import read_audio
+from speechbrain_drnsa.features.opensmile import OpenSmileLLD, smile_input
+
+__all__ = ["FRAME_FEATURE_SIZES", "OpenSmileLLDSet", "frame_extractor"]
+
+_SETS = {
+    "eGeMAPSv02": opensmile.FeatureSet.eGeMAPSv02,
+    "ComParE_2016": opensmile.FeatureSet.ComParE_2016,
+}
+# openSMILE's longest LLD window (ComParE's F0, 60 ms) plus a hop: at least one frame
+_MIN_SAMPLES = 1600
+# regression over +-2 frames, openSMILE's deltas of ComParE_2016
+_DELTA_WINDOW = 5
+
+#: Values per frame of each ``frame_features`` set (LLDs and deltas; the paper's are 17).
+FRAME_FEATURE_SIZES = {"eGeMAPSv02": 2 * 25, "ComParE_2016": 2 * 65}
+
+
+class OpenSmileLLDSet:
+    """One openSMILE LLD set and its deltas per 10 ms frame, as a feature-cache extractor.
+
+    The signal is read and resampled to 16 kHz like :class:`OpenSmileLLD`'s.
+
+    Arguments
+    ---------
+    feature_set : str
+        ``"eGeMAPSv02"`` or ``"ComParE_2016"``.
+
+    Raises
+    ------
+    ValueError
+        If the set is unknown.
+
+    Example
+    -------
+    >>> lld = OpenSmileLLDSet("eGeMAPSv02")
+    >>> feats = lld.extract(0.1 * torch.randn(16000), sample_rate=16000)
+    >>> feats.shape, len(lld.feature_names), lld.feature_names[25]
+    (torch.Size([96, 50]), 50, 'Loudness_sma3_de')
+    """
+
+    #: Sample rate openSMILE runs at, in Hz.
+    sample_rate = OpenSmileLLD.sample_rate
+    #: Hop between frames in samples at 16 kHz (10 ms).
+    hop = OpenSmileLLD.hop
+
+    def __init__(self, feature_set: str):
+        if feature_set not in _SETS:
+            raise ValueError(
+                f"unknown frame feature set {feature_set!r}; expected one of {', '.join(_SETS)}"
+            )
+        self.feature_set = feature_set
+        self._smile: opensmile.Smile | None = None
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The LLD names, then the same names with ``_de`` for their deltas."""
+        names = tuple(self._get_smile().feature_names)
+        return (*names, *(f"{name}_de" for name in names))
+
+    @property
+    def config(self) -> Path:
+        """openSMILE's configuration file of the set."""
+        return Path(self._get_smile().config_path)
+
+    @property
+    def config_hash(self) -> str:
+        """SHA-256 of the set's configuration, level, deltas, rate and openSMILE release."""
+        digest = hashlib.sha256(self.config.read_bytes())
+        digest.update(
+            f"{self.feature_set}|lld+deltas{_DELTA_WINDOW}|{self.sample_rate}|"
+            f"opensmile {version('opensmile')}".encode()
+        )
+        return digest.hexdigest()
+
+    def extract(self, signal: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """The LLDs and deltas of every frame of a signal.
+
+        Arguments
+        ---------
+        signal : torch.Tensor
+            ``(samples,)`` or ``(channels, samples)`` floats in [-1, 1].
+        sample_rate : int
+            Its sample rate in Hz.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(frames, 2 * LLDs)`` float32; a signal too short for one frame
+            is padded with zeros to 100 ms.
+
+        Raises
+        ------
+        ValueError
+            For an empty or non-finite signal, or a bad sample rate.
+        """
+        samples = smile_input(signal, sample_rate, min_samples=_MIN_SAMPLES)
+        llds = self._get_smile()(samples, self.sample_rate)[0]  # (features, frames)
+        llds = torch.from_numpy(np.ascontiguousarray(llds, dtype=np.float32))
+        deltas = torchaudio.functional.compute_deltas(llds, win_length=_DELTA_WINDOW)
+        return torch.cat([llds, deltas]).T.contiguous()
+
+    def extract_file(self, path: str | PathLike) -> torch.Tensor:
+        """Read an audio file and extract its frames (see :meth:`extract`).
+
+        Raises
+        ------
+        InputFileError
+            If the file cannot be read or openSMILE gives non-finite values.
+        """
+        signal, sample_rate = read_audio(path)
+        feats = self.extract(signal, sample_rate)
+        if not torch.isfinite(feats).all():
+            raise InputFileError(path, f"openSMILE {self.feature_set} gave non-finite LLDs")
+        return feats
+
+    def __getstate__(self) -> dict:
+        # the openSMILE object wraps a C library handle: rebuild it in the new process
+        return {**self.__dict__, "_smile": None}
+
+    def _get_smile(self) -> opensmile.Smile:
+        if self._smile is None:
+            self._smile = opensmile.Smile(
+                feature_set=_SETS[self.feature_set],
+                feature_level=opensmile.FeatureLevel.LowLevelDescriptors,
+            )
+        return self._smile
+
+
+def frame_extractor(frame_features: str | None) -> OpenSmileLLD | OpenSmileLLDSet:
+    """The extractor of a recipe's ``frame_features`` setting.
+
+    Arguments
+    ---------
+    frame_features : str or None
+        None for the paper's 17 LLDs, else an openSMILE set name.
+
+    Returns
+    -------
+    OpenSmileLLD or OpenSmileLLDSet
+        The extractor.
+
+    Example
+    -------
+    >>> type(frame_extractor(None)).__name__, frame_extractor("ComParE_2016").feature_set
+    ('OpenSmileLLD', 'ComParE_2016')
+    """
+    return OpenSmileLLD() if frame_features is None else OpenSmileLLDSet(frame_features)
