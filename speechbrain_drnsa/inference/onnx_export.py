@@ -139,7 +139,7 @@ def export_onnx(folder: ModelFolder, out: str | Path | None = None) -> Path:
 
     out = Path(out) if out is not None else folder.path / ONNX_NAME
     graph = EnsembleGraph(folder.models, folder.normalizers).eval()
-    size = len(folder.config["features"]["names"])
+    size = folder.models[0].encoder.input_size
     trace_feats, trace_lengths = _example_batch(_TRACE_LENGTHS, _TRACE_FRAMES, size, seed=0)
     stream = io.BytesIO()
     with explicit_attention(graph), torch.no_grad(), warnings.catch_warnings():
