@@ -1,4 +1,4 @@
-"""Richer frame features (``frame_features``): extracted, cached apart, trained, exported, loaded."""
+"""Richer frame features (`frame_features`): extracted, cached apart, trained, exported, loaded."""
 
 import pickle
 from pathlib import Path

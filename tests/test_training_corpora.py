@@ -15,6 +15,7 @@ from speechbrain_drnsa.data.csv_corpus import prepare_csv_corpus
 from speechbrain_drnsa.data.emodb import CLASS_SETS
 from speechbrain_drnsa.data.iemocap import MANIFEST_NAME as IEMOCAP_MANIFEST
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
+from speechbrain_drnsa.inference import EmotionRecognizer, export
 from speechbrain_drnsa.io import load_json
 from speechbrain_drnsa.training.datamodule import SERDataModule
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY, SERModule
@@ -228,14 +229,25 @@ def test_the_recommended_small_corpus_system_runs_through_the_csv_recipe(
     experiment = tmp_path / "demo" / "small_corpus"
     block = torch.load(experiment / "1" / "fold_0" / "checkpoints" / "last.ckpt",
                        weights_only=True)[CHECKPOINT_KEY]
-    assert block["functionals"] == "eGeMAPSv02" and block["speaker_normalization"]
+    assert block["functionals"] == "ComParE_2016" and block["speaker_normalization"]
     assert (tmp_path / "demo" / "small_corpus_seed_ensemble" / "fold_0" / "metrics.json").is_file()
     assert set(json.loads((experiment / "summary.json").read_text())["seeds"]) == {"1", "2"}
+    # exported, it classifies a file of an enrolled speaker with the ComParE functionals too
+    recognizer = EmotionRecognizer.from_hparams(export(experiment / "1", tmp_path / "model"))
+    with open(corpus_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    speaker = rows[0]["speaker"]
+    wavs = sorted(Path(row["path"]) for row in rows if row["speaker"] == speaker)
+    recognizer.enrol(speaker, wavs[:4])
+    out_prob, _, _, label = recognizer.classify_file(wavs[0], speaker=speaker)
+    assert out_prob.shape == (1, 4) and label[0] in recognizer.labels
+    assert recognizer.functionals is not None
 
 
 def test_the_emodb_small_corpus_yaml_is_the_csv_one_on_emodb_4_classes():
     emodb, _ = load_recipe_hparams(RECIPES / "EmoDB" / "hparams" / "small_corpus.yaml",
                                    {"data_folder": "/data/emodb"})
     assert tuple(emodb["labels"]) == CLASS_SETS["4class"] and emodb["protocol"] == "speaker_kfold5"
-    assert emodb["functionals"] == "eGeMAPSv02" and emodb["seeds"] == [1234, 2, 3]
+    assert emodb["functionals"] == "ComParE_2016" and emodb["seeds"] == [1234, 2, 3]
+    assert emodb["weight_decay"] == pytest.approx(1e-4)
     assert emodb["model_file"].name == "drn_mhsa_functionals.yaml"

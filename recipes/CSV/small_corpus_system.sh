@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The small-corpus system (hparams/small_corpus.yaml: DRN-MHSA/4 + eGeMAPS functionals fusion,
-# three seeds and their ensemble) against the classic SVMs on any corpus CSV, in the same folds,
+# The small-corpus system (hparams/small_corpus.yaml: DRN-MHSA/4 + ComParE_2016 functionals
+# fusion, three seeds and their ensemble) and its eGeMAPSv02 variant against the classic SVMs on any corpus CSV, in the same folds,
 # per normalisation setting: spk (per-speaker, transductive) and train (training-part
 # statistics, inductive). Finished folds are skipped, so an interrupted run picks up where it
 # stopped. docs/results.md's SAVEE rows:
@@ -19,7 +19,10 @@ python baseline_svm.py "$csv" "--protocol=$protocol" "--output_folder=$out/basel
 for norm in $settings; do
     flag=$([ "$norm" = spk ] && echo true || echo false)
     python train.py hparams/small_corpus.yaml "--csv=$csv" "--corpus=$corpus" \
-        "--protocol=$protocol" "--speaker_normalization=$flag" "--experiment=small_corpus_$norm"
+        "--protocol=$protocol" "--speaker_normalization=$flag" --functionals=eGeMAPSv02 \
+        --weight_decay=0.0 "--experiment=fusion_egemaps_$norm"
+    python train.py hparams/small_corpus.yaml "--csv=$csv" "--corpus=$corpus" \
+        "--protocol=$protocol" "--speaker_normalization=$flag" "--experiment=fusion_compare_$norm"
 done
 for norm in $settings; do
     svm=$out/baselines_$protocol/ComParE_2016_$([ "$norm" = spk ] && echo speaker || echo train)
@@ -28,8 +31,10 @@ for norm in $settings; do
     speechbrain-drnsa compare \
         "ComParE_2016 + SVM=$svm" \
         "eGeMAPSv02 + SVM=${svm/ComParE_2016/eGeMAPSv02}" \
-        "small-corpus system, 3 seeds=$out/small_corpus_$norm" \
-        "small-corpus system, ensemble of the 3 seeds=$out/small_corpus_${norm}_seed_ensemble" \
+        "eGeMAPS fusion, 3 seeds=$out/fusion_egemaps_$norm" \
+        "eGeMAPS fusion, ensemble of the 3 seeds=$out/fusion_egemaps_${norm}_seed_ensemble" \
+        "ComParE fusion (small-corpus system), 3 seeds=$out/fusion_compare_$norm" \
+        "ComParE fusion, ensemble of the 3 seeds=$out/fusion_compare_${norm}_seed_ensemble" \
         --paired-with "ComParE_2016 + SVM"
     echo
 done > "$out/small_corpus_system.md"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The small-corpus system (hparams/small_corpus.yaml, three seeds and their ensemble) against the
-# classic SVMs on EmoDB's 7 classes, speaker_kfold5 folds (split seed 1234), per normalisation
+# The small-corpus system (hparams/small_corpus.yaml: ComParE_2016 functionals fusion, three seeds
+# and their ensemble) and its eGeMAPSv02 variant against the classic SVMs on EmoDB's 7 classes, speaker_kfold5 folds (split seed 1234), per normalisation
 # setting: spk (per-speaker, transductive) and train (training-part statistics, inductive).
 # Finished folds are skipped. docs/results.md's 7-class rows:
 #
@@ -15,7 +15,10 @@ python baseline_svm.py "--data_folder=$data_folder" --classes all7 --protocol=sp
 for norm in $settings; do
     flag=$([ "$norm" = spk ] && echo true || echo false)
     python train.py hparams/small_corpus.yaml "--data_folder=$data_folder" --classes=all7 \
-        "--speaker_normalization=$flag" "--experiment=small_corpus7_$norm"
+        --functionals=eGeMAPSv02 --weight_decay=0.0 "--speaker_normalization=$flag" \
+        "--experiment=fusion_egemaps7_$norm"
+    python train.py hparams/small_corpus.yaml "--data_folder=$data_folder" --classes=all7 \
+        "--speaker_normalization=$flag" "--experiment=fusion_compare7_$norm"
 done
 for norm in $settings; do
     svm=results/baselines7_kfold5/all7/ComParE_2016_$([ "$norm" = spk ] && echo speaker || echo train)
@@ -24,8 +27,10 @@ for norm in $settings; do
     speechbrain-drnsa compare \
         "ComParE_2016 + SVM=$svm" \
         "eGeMAPSv02 + SVM=${svm/ComParE_2016/eGeMAPSv02}" \
-        "small-corpus system, 3 seeds=results/small_corpus7_$norm" \
-        "small-corpus system, ensemble of the 3 seeds=results/small_corpus7_${norm}_seed_ensemble" \
+        "eGeMAPS fusion, 3 seeds=results/fusion_egemaps7_$norm" \
+        "eGeMAPS fusion, ensemble of the 3 seeds=results/fusion_egemaps7_${norm}_seed_ensemble" \
+        "ComParE fusion (small-corpus system), 3 seeds=results/fusion_compare7_$norm" \
+        "ComParE fusion, ensemble of the 3 seeds=results/fusion_compare7_${norm}_seed_ensemble" \
         --paired-with "ComParE_2016 + SVM"
     echo
 done > results/small_corpus_all7.md

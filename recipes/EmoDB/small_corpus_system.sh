@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The small-corpus system of docs/results.md against the paper's model and the classic SVMs, on
+# The small-corpus system of docs/results.md (hparams/small_corpus.yaml: ComParE_2016 functionals
+# fusion) against the paper's model, the eGeMAPSv02 fusion it replaced and the classic SVMs, on
 # EmoDB's 4 classes (speaker_kfold5 folds, split seed 1234), three seeds each, in both settings:
 # per-speaker normalisation (transductive, as SER papers report) and training-part statistics
 # (inductive). Finished folds are skipped, so an interrupted run picks up where it stopped.
@@ -18,7 +19,10 @@ for norm in spk train; do
     flag=$([ $norm = spk ] && echo true || echo false)
     python train.py "${base[@]}" "$seeds" --speaker_normalization=$flag --experiment=base_$norm
     python train.py hparams/small_corpus.yaml "--data_folder=$data_folder" "$seeds" \
-        --speaker_normalization=$flag --experiment=fusion_egemaps_$norm
+        --functionals=eGeMAPSv02 --weight_decay=0.0 --speaker_normalization=$flag \
+        --experiment=fusion_egemaps_$norm
+    python train.py hparams/small_corpus.yaml "--data_folder=$data_folder" "$seeds" \
+        --speaker_normalization=$flag --experiment=fusion_compare_$norm
 done
 python baseline_svm.py "--data_folder=$data_folder" --classes 4class --protocol=speaker_kfold5 \
     --output_folder=results/baselines_kfold5
@@ -26,7 +30,7 @@ svm=results/baselines_kfold5/4class
 # late fusion: the mean of the network ensemble's and the SVM's probabilities, fold by fold
 for norm in spk train; do
     svm_norm=$([ $norm = spk ] && echo speaker || echo train)
-    for net in base fusion_egemaps; do
+    for net in base fusion_egemaps fusion_compare; do
         speechbrain-drnsa ensemble "results/late_${net}_${norm}" \
             "results/${net}_${norm}_seed_ensemble" "$svm/ComParE_2016_$svm_norm" > /dev/null
     done
@@ -40,9 +44,12 @@ table() {  # $1: normalisation (spk | train), $2: the SVMs' name for it
         "DRN-MHSA/4, ensemble of the 3 seeds=results/base_$1_seed_ensemble" \
         "DRN-MHSA/4 + eGeMAPS fusion, 3 seeds=results/fusion_egemaps_$1" \
         "DRN-MHSA/4 + eGeMAPS fusion, ensemble of the 3 seeds=results/fusion_egemaps_$1_seed_ensemble" \
+        "DRN-MHSA/4 + ComParE fusion (small-corpus system), 3 seeds=results/fusion_compare_$1" \
+        "DRN-MHSA/4 + ComParE fusion, ensemble of the 3 seeds=results/fusion_compare_$1_seed_ensemble" \
         "late fusion: paper's model ensemble + ComParE SVM=results/late_base_$1" \
         "late fusion: eGeMAPS-fusion ensemble + ComParE SVM=results/late_fusion_egemaps_$1" \
-        --paired-with "ComParE_2016 + SVM" "DRN-MHSA/4 (paper's model), 3 seeds"
+        "late fusion: ComParE-fusion ensemble + ComParE SVM=results/late_fusion_compare_$1" \
+        --paired-with "ComParE_2016 + SVM" "DRN-MHSA/4 + eGeMAPS fusion, 3 seeds"
 }
 {
     echo "## Per-speaker normalisation (transductive)"; echo; table spk speaker; echo
