@@ -152,7 +152,12 @@ def _explain(args: argparse.Namespace) -> int:
 
     try:
         recognizer = EmotionRecognizer.from_hparams(args.model)
-        explanation = explain_file(recognizer, args.file, heads=args.heads, window_s=args.window)
+        if args.speaker_dir:
+            recognizer.enrol("speaker", args.speaker_dir)
+        explanation = explain_file(
+            recognizer, args.file, heads=args.heads, window_s=args.window,
+            speaker="speaker" if args.speaker_dir else None,
+        )
         out = plot_explanation(explanation, args.out)
     except (ValueError, ImportError) as err:  # InputFileError included
         print(f"error: {err}", file=sys.stderr)
@@ -293,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--heads", action="store_true", help="also draw each attention head")
     explain.add_argument(
         "--window", type=float, default=None, help="window in seconds for long files (hop: half)"
+    )
+    explain.add_argument(
+        "--speaker-dir", default=None, help="files of the file's speaker, to enrol"
     )
     explain.set_defaults(func=_explain)
 

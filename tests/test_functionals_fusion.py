@@ -3,14 +3,17 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import opensmile
 import pytest
 import torch
 from ruamel import yaml
 
+from speechbrain_drnsa.cli import main
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.functionals import FEATURE_SET_SIZES, FEATURE_SETS
 from speechbrain_drnsa.inference import EmotionRecognizer, export
+from speechbrain_drnsa.inference.explain import explain_file
 from speechbrain_drnsa.training.hparams import build_model, recipe_model_overrides
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
 
@@ -113,3 +116,33 @@ def test_the_set_sizes_are_opensmiles(feature_set):
     smile = opensmile.Smile(feature_set=FEATURE_SETS[feature_set],
                             feature_level=opensmile.FeatureLevel.Functionals)
     assert FEATURE_SET_SIZES[feature_set] == len(smile.feature_names)
+
+
+def test_a_fusion_model_is_explained_with_its_functionals(fusion_runs, tmp_path,
+                                                          tiny_training_data):
+    recognizer = EmotionRecognizer.from_hparams(export(fusion_runs["speaker"], tmp_path / "m"))
+    wavs = sorted(tiny_training_data["data_folder"].glob("Session1/sentences/wav/*/*F0*.wav"))
+    with pytest.raises(ValueError, match="enrol the speaker first"):
+        explain_file(recognizer, wavs[0])
+    recognizer.enrol("F1", wavs[:4])
+    explanation = explain_file(recognizer, wavs[0], speaker="F1")
+    [window] = explanation.windows
+    # the figure's probabilities are the classifier's, functionals included
+    expected = recognizer.classify_file(wavs[0], speaker="F1")[0][0]
+    np.testing.assert_allclose(explanation.probabilities, expected.numpy(), atol=1e-5)
+    np.testing.assert_allclose(window.attention.sum(axis=-1), 1.0, atol=1e-5)
+
+
+def test_cli_explain_enrols_the_speaker_of_a_per_speaker_model(fusion_runs, tmp_path,
+                                                               tiny_training_data, capsys):
+    model = export(fusion_runs["speaker"], tmp_path / "m")
+    wavs = sorted(tiny_training_data["data_folder"].glob("Session1/sentences/wav/*/*F0*.wav"))
+    speaker_dir = tmp_path / "speaker"
+    speaker_dir.mkdir()
+    for wav in wavs[:4]:
+        (speaker_dir / wav.name).symlink_to(wav)
+    out = tmp_path / "fig.png"
+    args = ["explain", str(wavs[0]), "--model", str(model), "--out", str(out)]
+    assert main(args) == 2 and "enrol the speaker first" in capsys.readouterr().err
+    assert main([*args, "--speaker-dir", str(speaker_dir)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

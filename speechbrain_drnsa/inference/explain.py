@@ -108,14 +108,16 @@ def explain_file(
     window_s = window_s or recognizer.window_s
     extractor = recognizer.extractor
     segments = [
-        (s.start_s, s.end_s, extractor.extract(s.signal, s.sample_rate))
+        (s.start_s, s.end_s, extractor.extract(s.signal, s.sample_rate),
+         recognizer._functionals_of([s.signal], s.sample_rate))
         for s in read_windows(path, window_s, hop_s)
     ]
-    statistics = recognizer._file_statistics([f for *_, f in segments], speaker)
+    statistics = recognizer._file_statistics([f for _, _, f, _ in segments], speaker)
     frame_s = recognizer.total_stride * extractor.hop / extractor.sample_rate
     windows = [
-        _explain_window(recognizer, start, end, feats, speaker, statistics, heads, frame_s)
-        for start, end, feats in segments
+        _explain_window(recognizer, (start, end), feats, vectors, speaker, statistics, heads,
+                        frame_s)
+        for start, end, feats, vectors in segments
     ]
     probabilities = np.mean([w.probabilities for w in windows], axis=0)
     signal, rate = read_audio(path)
@@ -129,9 +131,9 @@ def explain_file(
 
 def _explain_window(
     recognizer: EmotionRecognizer,
-    start_s: float,
-    end_s: float,
+    span_s: tuple[float, float],
     feats: torch.Tensor,
+    functionals: list[torch.Tensor] | None,
     speaker: str | None,
     statistics: object,
     heads: bool,
@@ -139,19 +141,22 @@ def _explain_window(
 ) -> WindowExplanation:
     """One window through every fold, in explicit attention mode."""
     padded, lengths = recognizer._standardized([feats], speaker, statistics)
+    # a fusion model's folds each take the window's functionals, normalised their own way
+    extra = ([[x] for x in recognizer.functionals.batch(functionals, speaker)]
+             if recognizer.functionals is not None else [[] for _ in recognizer.models])
     probs, weights = [], []
     with torch.no_grad():
-        for model, normalizer in zip(recognizer.models, recognizer.normalizers):
+        for model, normalizer, more in zip(recognizer.models, recognizer.normalizers, extra):
             with explicit_attention(model) as layers:
                 if not layers:
                     raise ValueError("this model has no self-attention to explain")
-                logits = model(normalizer(padded, lengths), lengths)
+                logits = model(normalizer(padded, lengths), lengths, *more)
                 weights.append(layers[-1].last_weights[0].cpu())
             probs.append(logits.softmax(dim=-1)[0].cpu())
     per_head = torch.stack(weights).mean(dim=0).numpy()  # mean over folds
     probabilities = torch.stack(probs).mean(dim=0)
     return WindowExplanation(
-        start_s, end_s, recognizer.labels[int(probabilities.argmax())],
+        *span_s, recognizer.labels[int(probabilities.argmax())],
         probabilities.tolist(), per_head.mean(axis=0), per_head if heads else None, frame_s,
     )
 

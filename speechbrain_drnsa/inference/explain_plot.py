@@ -18,6 +18,7 @@ from speechbrain_drnsa.io import write_bytes_atomic
 __all__ = ["draw"]
 
 _ENVELOPE_POINTS = 4000  # an hour of samples is drawn as a min/max envelope
+_MAX_LLD_LABELS = 25  # more row labels than this overlap at the figure's size
 
 
 def draw(explanation: Explanation, out: str | PathLike) -> Path:
@@ -89,7 +90,9 @@ def _llds(axis, explanation: Explanation) -> None:
     end = llds.shape[0] * explanation.lld_hop_s
     axis.imshow(z.T, aspect="auto", origin="lower", extent=(0, end, -0.5, llds.shape[1] - 0.5),
                 cmap="viridis", vmin=-3, vmax=3, interpolation="nearest")
-    axis.set_yticks(range(len(explanation.feature_names)), explanation.feature_names, fontsize=6)
+    names = explanation.feature_names
+    step = -(-len(names) // _MAX_LLD_LABELS)  # richer frame sets: label every step-th row
+    axis.set_yticks(range(0, len(names), step), names[::step], fontsize=6)
     axis.set_ylabel("LLDs (z-scored)")
 
 
