@@ -49,7 +49,8 @@ table() {  # $1: normalisation (spk | train), $2: the SVMs' name for it
         "late fusion: paper's model ensemble + ComParE SVM=results/late_base_$1" \
         "late fusion: eGeMAPS-fusion ensemble + ComParE SVM=results/late_fusion_egemaps_$1" \
         "late fusion: ComParE-fusion ensemble + ComParE SVM=results/late_fusion_compare_$1" \
-        --paired-with "ComParE_2016 + SVM" "DRN-MHSA/4 + eGeMAPS fusion, 3 seeds"
+        --paired-with "ComParE_2016 + SVM" "DRN-MHSA/4 (paper's model), 3 seeds" \
+        "DRN-MHSA/4 + eGeMAPS fusion, 3 seeds"
 }
 {
     echo "## Per-speaker normalisation (transductive)"; echo; table spk speaker; echo
