@@ -17,7 +17,6 @@ again, unchanged utterances are read back.
 import hashlib
 from importlib.metadata import version
 from os import PathLike
-from pathlib import Path
 
 import numpy as np
 import opensmile
@@ -25,20 +24,15 @@ import torch
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.audio import read_audio
+from speechbrain_drnsa.features.stock_sets import FEATURE_SETS, OpenSmileStockSet
 
 __all__ = ["FEATURE_SETS", "FEATURE_SET_SIZES", "OpenSmileFunctionals"]
-
-#: Functional sets by name, as openSMILE names them.
-FEATURE_SETS = {
-    "eGeMAPSv02": opensmile.FeatureSet.eGeMAPSv02,
-    "ComParE_2016": opensmile.FeatureSet.ComParE_2016,
-}
 
 #: Values per utterance of each functional set (a model's ``functionals_size``).
 FEATURE_SET_SIZES = {"eGeMAPSv02": 88, "ComParE_2016": 6373}
 
 
-class OpenSmileFunctionals:
+class OpenSmileFunctionals(OpenSmileStockSet):
     """One openSMILE functional set as a feature-cache extractor.
 
     Arguments
@@ -58,18 +52,8 @@ class OpenSmileFunctionals:
     ('eGeMAPSv02.conf', 64)
     """
 
-    def __init__(self, feature_set: str):
-        if feature_set not in FEATURE_SETS:
-            raise ValueError(
-                f"unknown functional set {feature_set!r}; expected one of {', '.join(FEATURE_SETS)}"
-            )
-        self.feature_set = feature_set
-        self._smile: opensmile.Smile | None = None
-
-    @property
-    def config(self) -> Path:
-        """openSMILE's configuration file of the set."""
-        return Path(self._get_smile().config_path)
+    level = opensmile.FeatureLevel.Functionals
+    kind = "functional set"
 
     @property
     def config_hash(self) -> str:
@@ -124,15 +108,3 @@ class OpenSmileFunctionals:
         """
         frame = self._get_smile().process_signal(signal.numpy(), sample_rate)
         return torch.from_numpy(frame.to_numpy()[:1].astype(np.float32))
-
-    def __getstate__(self) -> dict:
-        # the openSMILE object wraps a C library handle: rebuild it in the new process
-        return {**self.__dict__, "_smile": None}
-
-    def _get_smile(self) -> opensmile.Smile:
-        if self._smile is None:
-            self._smile = opensmile.Smile(
-                feature_set=FEATURE_SETS[self.feature_set],
-                feature_level=opensmile.FeatureLevel.Functionals,
-            )
-        return self._smile

@@ -19,7 +19,6 @@ setting to the extractor and to the model's ``input_size``.
 import hashlib
 from importlib.metadata import version
 from os import PathLike
-from pathlib import Path
 
 import numpy as np
 import opensmile
@@ -29,13 +28,10 @@ import torchaudio.functional
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.audio import read_audio
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD, smile_input
+from speechbrain_drnsa.features.stock_sets import OpenSmileStockSet
 
 __all__ = ["FRAME_FEATURE_SIZES", "OpenSmileLLDSet", "frame_extractor"]
 
-_SETS = {
-    "eGeMAPSv02": opensmile.FeatureSet.eGeMAPSv02,
-    "ComParE_2016": opensmile.FeatureSet.ComParE_2016,
-}
 # openSMILE's longest LLD window (ComParE's F0, 60 ms) plus a hop: at least one frame
 _MIN_SAMPLES = 1600
 # regression over +-2 frames, openSMILE's deltas of ComParE_2016
@@ -45,7 +41,7 @@ _DELTA_WINDOW = 5
 FRAME_FEATURE_SIZES = {"eGeMAPSv02": 2 * 25, "ComParE_2016": 2 * 65}
 
 
-class OpenSmileLLDSet:
+class OpenSmileLLDSet(OpenSmileStockSet):
     """One openSMILE LLD set and its deltas per 10 ms frame, as a feature-cache extractor.
 
     The signal is read and resampled to 16 kHz like :class:`OpenSmileLLD`'s.
@@ -73,24 +69,14 @@ class OpenSmileLLDSet:
     #: Hop between frames in samples at 16 kHz (10 ms).
     hop = OpenSmileLLD.hop
 
-    def __init__(self, feature_set: str):
-        if feature_set not in _SETS:
-            raise ValueError(
-                f"unknown frame feature set {feature_set!r}; expected one of {', '.join(_SETS)}"
-            )
-        self.feature_set = feature_set
-        self._smile: opensmile.Smile | None = None
+    level = opensmile.FeatureLevel.LowLevelDescriptors
+    kind = "frame feature set"
 
     @property
     def feature_names(self) -> tuple[str, ...]:
         """The LLD names, then the same names with ``_de`` for their deltas."""
         names = tuple(self._get_smile().feature_names)
         return (*names, *(f"{name}_de" for name in names))
-
-    @property
-    def config(self) -> Path:
-        """openSMILE's configuration file of the set."""
-        return Path(self._get_smile().config_path)
 
     @property
     def config_hash(self) -> str:
@@ -142,18 +128,6 @@ class OpenSmileLLDSet:
         if not torch.isfinite(feats).all():
             raise InputFileError(path, f"openSMILE {self.feature_set} gave non-finite LLDs")
         return feats
-
-    def __getstate__(self) -> dict:
-        # the openSMILE object wraps a C library handle: rebuild it in the new process
-        return {**self.__dict__, "_smile": None}
-
-    def _get_smile(self) -> opensmile.Smile:
-        if self._smile is None:
-            self._smile = opensmile.Smile(
-                feature_set=_SETS[self.feature_set],
-                feature_level=opensmile.FeatureLevel.LowLevelDescriptors,
-            )
-        return self._smile
 
 
 def frame_extractor(frame_features: str | None) -> OpenSmileLLD | OpenSmileLLDSet:
