@@ -15,6 +15,7 @@ from speechbrain_drnsa.inference import EmotionRecognizer, export
 from speechbrain_drnsa.inference.folder import ModelFolder
 from speechbrain_drnsa.lobes import DNNClassifier, DRNEncoder, EmotionClassifier, LSTMPooling
 from speechbrain_drnsa.nnet.attention import MultiHeadSelfAttention, explicit_attention
+from speechbrain_drnsa.nnet.lengths import frame_mask
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
@@ -90,17 +91,21 @@ def test_masked_lstm_pooling_equals_packed_pooling():
         LSTMPooling(6, 5, bidirectional=True).forward_masked(x, lengths)
 
 
-def test_explicit_attention_equals_torch_attention_and_keeps_weights():
+def test_explicit_attention_equals_fused_and_torch_attention_and_keeps_weights():
     torch.manual_seed(0)
     attention = MultiHeadSelfAttention(input_size=8, nhead=4).eval()
     x, lengths = torch.randn(3, 9, 8), torch.tensor([1.0, 0.56, 0.12])
+    padded = ~frame_mask(lengths, 9)
     with torch.no_grad():
-        fused, fused_weights = attention(x, lengths, need_weights=True)
+        fused, no_weights = attention(x, lengths)
+        torch_out, torch_weights = attention.attention(x, x, x, key_padding_mask=padded)
         with explicit_attention(attention) as layers:
             explicit, weights = attention(x, lengths, need_weights=True)
             kept = layers[0].last_weights
+    assert no_weights is None
     torch.testing.assert_close(explicit, fused, atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(weights, fused_weights, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(explicit[~padded], torch_out[~padded], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(weights, torch_weights, atol=1e-6, rtol=1e-5)
     assert kept.shape == (3, 4, 9, 9) and attention.last_weights is None
     # utterance 3 has one valid frame of 9: rows sum to 1 over it, padded keys get 0
     torch.testing.assert_close(kept.sum(dim=-1), torch.ones(3, 4, 9))

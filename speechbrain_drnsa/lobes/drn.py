@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from speechbrain_drnsa.nnet.attention import MultiHeadSelfAttention
 from speechbrain_drnsa.nnet.lengths import check_relative_lengths, frame_mask, relative_to_frames
@@ -99,15 +100,17 @@ class _Block(nn.Module):
             self.shortcut = None
 
     def forward(
-        self, x: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        num_frames = x.shape[-1]
-        out_frames = _strided_frames(num_frames, self.stride)
-        out_lengths = _strided_frames(relative_to_frames(lengths, num_frames), self.stride)
-        out_lengths = out_lengths / out_frames
-        valid = frame_mask(out_lengths, out_frames)
-        # Without padding (one utterance at inference) the masking work is skipped.
-        valid = None if bool(valid.all()) else valid
+        self, x: torch.Tensor, lengths: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        # None: no padding (one utterance at inference), so no masking work; it stays None.
+        valid, out_lengths = None, None
+        if lengths is not None:
+            num_frames = x.shape[-1]
+            out_frames = _strided_frames(num_frames, self.stride)
+            out_lengths = _strided_frames(relative_to_frames(lengths, num_frames), self.stride)
+            out_lengths = out_lengths / out_frames
+            valid = frame_mask(out_lengths, out_frames)
+            valid = None if bool(valid.all()) else valid
 
         h = _zero_padding(self.activation(self.norm1(self.conv1(x), valid)), valid)
         h = _zero_padding(self.norm2(self.conv2(self.dropout(h)), valid), valid)
@@ -120,6 +123,15 @@ class _Block(nn.Module):
             h = h + x
         # Every term is zero on padded frames, and so is their ReLU.
         return self.activation(h), out_lengths
+
+    def fold_batch_norms(self) -> None:
+        """Fold each eval-mode batch norm into the convolution before it (inference only)."""
+        pairs = [("conv1", self.norm1), ("conv2", self.norm2)]
+        if self.shortcut is not None:
+            pairs.append(("shortcut", self.shortcut_norm))
+        for conv_name, norm in pairs:
+            setattr(self, conv_name, fuse_conv_bn_eval(getattr(self, conv_name), norm.norm))
+            norm.norm = nn.Identity()
 
 
 def _zero_padding(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
@@ -274,8 +286,45 @@ class DRNEncoder(nn.Module):
                 f"got shape {tuple(x.shape)}"
             )
         lengths = check_relative_lengths(lengths, x.shape[0], device=x.device)
-        # Channels first once, for the convolutions; padded input frames zeroed.
-        h = _zero_padding(x.transpose(1, 2), frame_mask(lengths, x.shape[1]))
+        valid = frame_mask(lengths, x.shape[1])
+        # Channels first once, for the convolutions; padded input frames zeroed. Without
+        # padding the blocks get None and skip their length and mask work.
+        h = x.transpose(1, 2)
+        block_lengths = None if bool(valid.all()) else lengths
+        if block_lengths is not None:
+            h = _zero_padding(h, valid)
         for block in self.blocks:
-            h, lengths = block(h, lengths)
-        return h.transpose(1, 2), lengths
+            h, block_lengths = block(h, block_lengths)
+        out_lengths = torch.ones_like(lengths) if block_lengths is None else block_lengths
+        return h.transpose(1, 2), out_lengths
+
+    def fold_batch_norms(self) -> "DRNEncoder":
+        """Fold every batch norm into its convolution, for faster inference.
+
+        The outputs stay the same (to float rounding), without the batch
+        norms' separate pass over the frames; the encoder can no longer be
+        trained.
+
+        Returns
+        -------
+        DRNEncoder
+            This encoder.
+
+        Raises
+        ------
+        RuntimeError
+            In training mode, where batch norms use batch statistics.
+
+        Example
+        -------
+        >>> encoder = DRNEncoder(channels=[8, 8, 16, 16, 16], blocks=[1, 1, 1, 1, 1]).eval()
+        >>> x = torch.randn(1, 40, 17)
+        >>> before = encoder(x)[0]
+        >>> torch.allclose(encoder.fold_batch_norms()(x)[0], before, atol=1e-6)
+        True
+        """
+        if self.training:
+            raise RuntimeError("fold_batch_norms needs an encoder in eval mode (call .eval())")
+        for block in self.blocks:
+            block.fold_batch_norms()
+        return self

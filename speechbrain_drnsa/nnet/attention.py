@@ -5,11 +5,15 @@ The self-attention of Vaswani et al. (NeurIPS 2017), as used by Li et al.
 every frame attends to the valid frames of its own utterance. Padded keys are
 masked, so a padded frame gets zero weight, and outputs on padded frames are
 zeroed, so an utterance gives the same result alone and inside a padded batch.
-The computation is torch's ``nn.MultiheadAttention``. Setting
-``explicit_weights`` (or :func:`explicit_attention` over a whole model) runs the
-same attention as explicit matrix products instead, keeping each head's weights
-in ``last_weights``: it is what explanations draw and what traces into an ONNX
-graph with dynamic batch and time (torch's fused attention does not).
+The parameters are those of torch's ``nn.MultiheadAttention`` (so are the
+checkpoint keys); the products are ``F.scaled_dot_product_attention``, which
+torch's own module calls when training but not on its inference fast path,
+slower on CPU for these shapes (long sequences, 16 to 128 channels per head).
+Asking for the weights, setting ``explicit_weights`` (or
+:func:`explicit_attention` over a whole model) runs the same attention as
+explicit matrix products instead, keeping each head's weights in
+``last_weights``: it is what explanations draw and what traces into an ONNX
+graph with dynamic batch and time (the fused kernel does not).
 """
 
 import math
@@ -92,36 +96,49 @@ class MultiHeadSelfAttention(nn.Module):
             Attention weights, queries by keys: each row sums to 1 over the valid
             keys and is 0 on padded keys. None unless ``need_weights``.
         """
-        lengths = check_relative_lengths(lengths, x.shape[0], device=x.device)
-        valid = frame_mask(lengths, x.shape[1])
-        if self.explicit_weights:
+        valid = None
+        if lengths is not None:
+            valid = frame_mask(check_relative_lengths(lengths, x.shape[0]), x.shape[1])
+            # Without padding there is no mask to apply and nothing to zero.
+            valid = None if bool(valid.all()) else valid
+        if self.explicit_weights or need_weights:
             output, per_head = self._explicit(x, valid)
-            self.last_weights = per_head.detach()
+            if self.explicit_weights:
+                self.last_weights = per_head.detach()
             weights = per_head.mean(dim=1) if average_attn_weights else per_head
-            return output * valid.unsqueeze(-1).to(output.dtype), weights if need_weights else None
-        # Without padding, no mask lets torch pick its fastest kernel.
-        padding_mask = None if bool(valid.all()) else ~valid
-        output, weights = self.attention(
-            x,
-            x,
-            x,
-            key_padding_mask=padding_mask,
-            need_weights=need_weights,
-            average_attn_weights=average_attn_weights,
-        )
-        return output * valid.unsqueeze(-1).to(output.dtype), weights
+        else:
+            output, weights = self._fused(x, valid), None
+        if valid is not None:
+            output = output * valid.unsqueeze(-1).to(output.dtype)
+        return output, weights if need_weights else None
 
-    def _explicit(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values ``(batch, nhead, time, head_dim)`` of ``(batch, time, channels)``."""
+        mha = self.attention
+        projected = nn.functional.linear(x, mha.in_proj_weight, mha.in_proj_bias)
+        # Only unflatten and transpose: no batch or time constant in a traced graph.
+        return tuple(t.unflatten(-1, (mha.num_heads, -1)).transpose(1, 2)
+                     for t in projected.chunk(3, dim=-1))
+
+    def _fused(self, x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+        """The output by ``F.scaled_dot_product_attention``; keys not ``valid`` are masked."""
+        query, key, value = self._heads(x)
+        mask = None if valid is None else valid[:, None, None, :]
+        dropout = self.attention.dropout if self.training else 0.0
+        context = nn.functional.scaled_dot_product_attention(
+            query, key, value, attn_mask=mask, dropout_p=dropout
+        )
+        return self.attention.out_proj(context.transpose(1, 2).flatten(2))
+
+    def _explicit(
+        self, x: torch.Tensor, valid: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``nn.MultiheadAttention``'s computation, written out: output and per-head weights."""
         mha = self.attention
-        query, key, value = nn.functional.linear(x, mha.in_proj_weight, mha.in_proj_bias).chunk(
-            3, dim=-1
-        )
-        # (batch, time, channels) -> (batch, nhead, time, head_dim); no batch or time constant.
-        query, key, value = (t.unflatten(-1, (mha.num_heads, -1)).transpose(1, 2)
-                             for t in (query, key, value))
+        query, key, value = self._heads(x)
         scores = query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1])
-        scores = scores.masked_fill(~valid[:, None, None, :], float("-inf"))
+        if valid is not None:
+            scores = scores.masked_fill(~valid[:, None, None, :], float("-inf"))
         weights = nn.functional.dropout(scores.softmax(dim=-1), mha.dropout, self.training)
         context = (weights @ value).transpose(1, 2).flatten(2)
         return mha.out_proj(context), weights
