@@ -3,6 +3,7 @@
 import glob
 import math
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -314,6 +315,19 @@ def test_config_hash_follows_the_config_text(lld, tmp_path):
     changed.write_text(lld.config.read_text().replace("threshold = 0.45", "threshold = 0.5"))
     assert OpenSmileLLD(same).config_hash == lld.config_hash
     assert OpenSmileLLD(changed).config_hash != lld.config_hash
+
+
+def test_ring_buffers_change_neither_the_values_nor_the_hash(lld, tmp_path):
+    """The shipped config's levels are ring buffers; growing levels held the whole file."""
+    text = lld.config.read_text()
+    assert text.count("writer.levelconf.isRb = 1") == text.count("writer.dmLevel")
+    growing = tmp_path / "growing.conf"
+    growing.write_text(re.sub(r"(?m)^writer\.levelconf\..*\n", "", text))
+    assert OpenSmileLLD(growing).config_hash == lld.config_hash
+    # 12 s of speech-like sound with pauses: far more frames than a ring holds (100)
+    x = torch.from_numpy(np.tile(_harmonic(180.0, 1.0), 12) * (_time(12.0) % 1.0 < 0.7)).float()
+    torch.testing.assert_close(lld.extract(x, SR), OpenSmileLLD(growing).extract(x, SR),
+                               rtol=0, atol=0)
 
 
 def test_config_with_other_columns_is_refused(tmp_path):

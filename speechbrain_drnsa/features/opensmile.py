@@ -10,6 +10,7 @@ says which component computes each column.
 
 import hashlib
 import math
+import re
 from importlib.metadata import version
 from os import PathLike
 from pathlib import Path
@@ -97,7 +98,7 @@ class OpenSmileLLD:
         >>> len(OpenSmileLLD().config_hash)
         64
         """
-        digest = hashlib.sha256(self.config.read_bytes())
+        digest = hashlib.sha256(_without_buffer_settings(self.config.read_bytes()))
         digest.update(f"{_LEVEL}|{self.sample_rate}|opensmile {version('opensmile')}".encode())
         return digest.hexdigest()
 
@@ -259,6 +260,11 @@ def smile_input(signal: torch.Tensor, sample_rate: int, min_samples: int) -> np.
     if samples.size < min_samples:
         samples = np.pad(samples, (0, min_samples - samples.size))
     return np.clip(samples, -1.0, _INT16_MAX)
+
+
+def _without_buffer_settings(config: bytes) -> bytes:
+    """Config text without its ``writer.levelconf.*`` lines, which size buffers, not values."""
+    return re.sub(rb"(?m)^[ \t]*writer\.levelconf\.[^\n]*\n", b"", config)
 
 
 def _mono_float(signal: torch.Tensor) -> np.ndarray:
