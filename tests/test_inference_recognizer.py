@@ -60,6 +60,26 @@ def test_classify_batch_and_encode_batch_shapes(recognizer):
     assert recognizer.encode_batch(wavs).shape == (2, 1, 8)
 
 
+def test_bf16_precision_stays_close_to_fp32(model_folder, recognizer, demo_corpus, capsys):
+    fast = EmotionRecognizer.from_hparams(model_folder, run_opts={"precision": "bf16"})
+    assert {p.dtype for p in fast.models[0].parameters()} == {torch.bfloat16}
+    for path in sorted(demo_corpus.rglob("*.wav"))[:4]:
+        exact, close = recognizer.classify_file(path)[0], fast.classify_file(path)[0]
+        assert close.dtype == torch.float32 and (close - exact).abs().max() < 0.01
+    wavs = torch.from_numpy(np.stack([_tone(1.0), _tone(1.0)]))
+    lengths = torch.tensor([1.0, 0.5])  # padded: the packed LSTM and attention masks in bf16
+    exact = recognizer.classify_batch(wavs, lengths)[0]
+    assert (fast.classify_batch(wavs, lengths)[0] - exact).abs().max() < 0.01
+    assert fast.encode_batch(wavs).dtype == torch.float32
+    wav = str(sorted(demo_corpus.rglob("*.wav"))[0])
+    assert main(["classify", wav, "--model", str(model_folder), "--precision", "bf16"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[1].startswith(wav)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        EmotionRecognizer.from_hparams(model_folder, run_opts={"precision": "fp16"})
+    with pytest.raises(ValueError, match="needs the torch backend"):
+        EmotionRecognizer.from_hparams(model_folder, backend="onnx", run_opts={"precision": "bf16"})
+
+
 def _write_bad(kind: str, path: Path) -> Path:
     if kind == "empty":
         path.write_bytes(b"")

@@ -150,9 +150,9 @@ def _explain_window(
             with explicit_attention(model) as layers:
                 if not layers:
                     raise ValueError("this model has no self-attention to explain")
-                logits = model(normalizer(padded, lengths), lengths, *more)
-                weights.append(layers[-1].last_weights[0].cpu())
-            probs.append(logits.softmax(dim=-1)[0].cpu())
+                logits = model(*recognizer._cast(normalizer(padded, lengths), lengths, *more))
+                weights.append(layers[-1].last_weights[0].float().cpu())
+            probs.append(logits.float().softmax(dim=-1)[0].cpu())
     per_head = torch.stack(weights).mean(dim=0).numpy()  # mean over folds
     probabilities = torch.stack(probs).mean(dim=0)
     return WindowExplanation(

@@ -113,7 +113,7 @@ class MultiHeadSelfAttention(nn.Module):
         return output, weights if need_weights else None
 
     def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries, keys and values ``(batch, nhead, time, head_dim)`` of ``(batch, time, channels)``."""
+        """Queries, keys and values ``(batch, nhead, time, head_dim)`` of ``x``."""
         mha = self.attention
         projected = nn.functional.linear(x, mha.in_proj_weight, mha.in_proj_bias)
         # Only unflatten and transpose: no batch or time constant in a traced graph.
