@@ -224,8 +224,8 @@ class SERDataModule(pl.LightningDataModule):
     def _batch_sampler(self, part: str, shuffle: bool) -> BucketBatchSampler:
         trainer = self.trainer
         order = LengthSortedSampler(self.frames[part], shuffle=shuffle, seed=self.seed)
-        # the loader's first batches are drawn before Lightning calls set_epoch,
-        # so a resumed run must start from its epoch here
+        # Lightning reads the loader's length before it sets the epoch (the batches are
+        # drawn after): start from the trainer's epoch so both agree in a resumed run
         order.set_epoch(trainer.current_epoch if trainer is not None else 0)
         return BucketBatchSampler(
             order,

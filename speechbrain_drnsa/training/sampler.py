@@ -142,7 +142,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         return self._group(order[self.rank :: self.num_replicas])
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches())
+        # Lazily: Lightning creates the loader's iterator before it calls set_epoch, so the
+        # batches must be drawn at the first batch, not here (a resumed run would otherwise
+        # repeat the order of the epoch its loader was built in).
+        yield from self.batches()
 
     def __len__(self) -> int:
         return len(self.batches())
