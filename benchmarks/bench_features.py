@@ -3,9 +3,11 @@
 Prints a markdown section with:
 
 1. the real-time factor (processing time / audio duration) of
-   :class:`~speechbrain_drnsa.features.OpenSmileLLD` on one core, next to
-   openSMILE's own ComParE_2016 and eGeMAPSv02 LLD sets on the same audio,
-   for one 60 s signal and for 4.5 s utterances (IEMOCAP's mean length);
+   :class:`~speechbrain_drnsa.features.OpenSmileLLD` on one core, next to the
+   same config with openSMILE's default (growing) buffers and openSMILE's own
+   ComParE_2016 and eGeMAPSv02 LLD sets on the same audio, for one 60 s
+   signal and for 4.5 s utterances (IEMOCAP's mean length), and the peak
+   memory of one 60 s call with either buffer setting;
 2. the wall time of :func:`~speechbrain_drnsa.features.cache.extract_corpus`
    with 1 and 2 processes on a synthetic corpus;
 3. the time to load a cache the size of IEMOCAP (5531 utterances, 7 h).
@@ -17,8 +19,11 @@ import glob
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -45,6 +50,8 @@ def main() -> None:
     speech, source = _speech(60.0)
     print(f"\n### Real-time factor on one core ({source})\n")
     print(_rtf_table(speech))
+    print("\n### Memory of one extraction\n")
+    print(_memory_table(speech))
     print("\n### Corpus extraction, 1 vs 2 processes\n")
     print(_corpus_speedup(utterances=240, seconds=4.5))
     print("\n### Loading the cache\n")
@@ -96,9 +103,11 @@ def _rtf_table(speech: np.ndarray) -> str:
     import opensmile
 
     ours = OpenSmileLLD()
+    growing = OpenSmileLLD(_growing_config(Path(tempfile.mkdtemp(prefix="bench_features_"))))
     signal = torch.from_numpy(speech)
     extractors = {
         "ours (17 LLDs, `OpenSmileLLD.extract`)": lambda x: ours.extract(x, SR),
+        "ours with growing levels (openSMILE's default buffers)": lambda x: growing.extract(x, SR),
         "ComParE_2016 LLD (65)": _stock(opensmile.FeatureSet.ComParE_2016),
         "eGeMAPSv02 LLD (25)": _stock(opensmile.FeatureSet.eGeMAPSv02),
     }
@@ -119,6 +128,51 @@ def _rtf_table(speech: np.ndarray) -> str:
         os.sched_setaffinity(0, all_cpus)
         torch.set_num_threads(threads)
     rows.append("\nTarget for ours: RTF <= 0.007. Best of 5 (3) runs, pinned to one CPU.")
+    return "\n".join(rows)
+
+
+def _growing_config(folder: Path) -> Path:
+    """drnsa_lld.conf without its ring-buffer lines: every level keeps the whole file."""
+    text = re.sub(r"(?m)^writer\.levelconf\..*\n", "", OpenSmileLLD().config.read_text())
+    path = folder / "drnsa_lld_growing.conf"
+    path.write_text(text)
+    return path
+
+
+# Peak resident memory of one extraction, in a fresh process: VmHWM is reset after warm-up.
+_MEMORY_PROBE = """
+import sys, numpy, torch
+from speechbrain_drnsa.features import OpenSmileLLD
+def status(key):
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key))
+signal = torch.from_numpy(numpy.load(sys.argv[1]))
+extractor = OpenSmileLLD(sys.argv[2])
+extractor.extract(signal[:16000], 16000)
+open("/proc/self/clear_refs", "w").write("5")
+before = status("VmRSS:")
+extractor.extract(signal, 16000)
+print((status("VmHWM:") - before) / 1024)
+"""
+
+
+def _memory_table(speech: np.ndarray) -> str:
+    folder = Path(tempfile.mkdtemp(prefix="bench_features_"))
+    try:
+        np.save(folder / "speech.npy", speech)
+        configs = {"ours (ring buffers of 100 frames)": OpenSmileLLD().config,
+                   "ours with growing levels (openSMILE's default buffers)":
+                       _growing_config(folder)}
+        rows = [f"| config | peak memory of one call, {speech.size / SR:.0f} s (MiB) |",
+                "|---|---|"]
+        for name, config in configs.items():
+            out = subprocess.run(
+                [sys.executable, "-c", _MEMORY_PROBE, str(folder / "speech.npy"), str(config)],
+                check=True, capture_output=True, text=True,
+            ).stdout
+            rows.append(f"| {name} | {float(out):.0f} |")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    rows.append("\nResident memory the call adds at its peak (VmHWM reset after a warm-up call).")
     return "\n".join(rows)
 
 

@@ -3,9 +3,10 @@
 Prints a markdown section with:
 
 1. p50/p95 latency of ``EmotionRecognizer.classify_file`` on a 5 s utterance
-   on one thread, features included, with the torch and the ONNX backend, next
-   to SpeechBrain's ECAPA emotion pipeline (read, ``Fbank``, sentence mean
-   normalisation, ``ECAPA_TDNN``, ``Classifier``; random weights);
+   on one thread, features included, with the torch backend (fp32, bf16)
+   and the ONNX backend, next to SpeechBrain's ECAPA emotion pipeline (read,
+   ``Fbank``, sentence mean normalisation, ``ECAPA_TDNN``, ``Classifier``;
+   random weights);
 2. the split of the torch and ONNX latency into features (read + openSMILE),
    normalisation and model;
 3. files per second over EmoDB's files with 1 and 2 worker processes;
@@ -142,10 +143,13 @@ def _ecapa_pipeline() -> Callable[[Path], torch.Tensor]:
 
 def _latency_table(folder: Path, utterance: Path, reps: int) -> str:
     torch_rec = EmotionRecognizer.from_hparams(folder)
+    bf16_rec = EmotionRecognizer.from_hparams(folder, run_opts={"precision": "bf16"})
     onnx_rec = EmotionRecognizer(read_model_folder(folder), backend="onnx", num_threads=1)
     ecapa = _ecapa_pipeline()
     rows = {
         "DRN-MHSA, torch (`classify_file`)": lambda: torch_rec.classify_file(utterance),
+        "DRN-MHSA, torch bf16 (`classify_file`, `precision: bf16`)":
+            lambda: bf16_rec.classify_file(utterance),
         "DRN-MHSA, ONNX Runtime (`classify_file`)": lambda: onnx_rec.classify_file(utterance),
         "SpeechBrain ECAPA emotion pipeline (random weights)": lambda: ecapa(utterance),
     }
@@ -153,10 +157,10 @@ def _latency_table(folder: Path, utterance: Path, reps: int) -> str:
     for name, run in rows.items():
         p50, p95 = _percentiles(run, reps)
         lines.append(f"| {name} | {p50:.1f} | {p95:.1f} |")
-    return "\n".join(lines) + "\n\n" + _split_table(torch_rec, onnx_rec, utterance, reps)
+    return "\n".join(lines) + "\n\n" + _split_table(torch_rec, bf16_rec, onnx_rec, utterance, reps)
 
 
-def _split_table(torch_rec, onnx_rec, utterance: Path, reps: int) -> str:
+def _split_table(torch_rec, bf16_rec, onnx_rec, utterance: Path, reps: int) -> str:
     """Median time of each stage of classify_file, measured stage by stage."""
     state = {}
 
@@ -170,15 +174,16 @@ def _split_table(torch_rec, onnx_rec, utterance: Path, reps: int) -> str:
             state["x"], state["lengths"] = torch_rec.normalizers[0](padded, lengths), lengths
         state["raw"] = padded
 
-    def torch_model():
-        with torch.no_grad():
-            torch_rec.models[0](state["x"], state["lengths"]).softmax(-1)
+    def torch_model(recognizer=torch_rec):
+        with torch.inference_mode():
+            recognizer.models[0](*recognizer._cast(state["x"], state["lengths"])).softmax(-1)
 
     def onnx_model():
         onnx_rec.onnx.probabilities(state["raw"].numpy(), state["lengths"].numpy())
 
     stages = [("features (read + openSMILE)", features), ("normalisation", normalisation),
               ("model, torch", torch_model),
+              ("model, torch bf16", lambda: torch_model(bf16_rec)),
               ("model, ONNX Runtime (its fold normaliser included)", onnx_model)]
     lines = ["| stage of `classify_file`, 5 s | median (ms) |", "|---|---|"]
     for name, run in stages:

@@ -4,9 +4,10 @@ The bf16 reading of ``docs/inference.md`` comes from this script. For every
 finished fold given (a ``fold_<k>`` folder, or a folder holding them) it exports
 the fold, classifies the fold's test utterances (its ``predictions.csv``) from
 their audio with ``EmotionRecognizer`` in fp32 and in bf16, and prints per
-fold: files, UA in fp32 and in bf16, the files whose label changed, and the
-largest change of a probability. The fp32 labels are checked against the
-training run's own predictions first (column "fp32 = run").
+run (its folds together): test files, mean UA in fp32 and in bf16, the files
+whose label changed, and the largest change of a probability. The fp32 labels
+are checked against the training run's own predictions (column "fp32 labels =
+run's").
 
 Run: ``python benchmarks/compare_precision.py RUN [RUN ...] --wav-dir DIR``
 (``DIR`` holds ``<utt_id>.wav``; EmoDB's ``wav`` folder by default). Models
@@ -17,6 +18,7 @@ import argparse
 import csv
 import platform
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,13 +29,10 @@ from speechbrain_drnsa.results.scores import scores_from_confusion
 EMODB = Path(__file__).resolve().parents[2] / "shared" / "data" / "emodb" / "wav"
 
 
-def fold_folders(runs: list[Path]) -> list[Path]:
-    """Every finished fold folder under the given runs, in order."""
-    folds = []
-    for run in runs:
-        found = [run] if run.name.startswith("fold_") else sorted(run.rglob("fold_*"))
-        folds += [f for f in found if (f / "predictions.csv").is_file()]
-    return folds
+def fold_folders(run: Path) -> list[Path]:
+    """The finished fold folders of a run (itself, if it is one), in order."""
+    found = [run] if run.name.startswith("fold_") else sorted(run.rglob("fold_*"))
+    return [fold for fold in found if (fold / "predictions.csv").is_file()]
 
 
 def unweighted_accuracy(true: list[str], predicted: list[str], labels: list[str]) -> float:
@@ -44,8 +43,21 @@ def unweighted_accuracy(true: list[str], predicted: list[str], labels: list[str]
     return scores_from_confusion(matrix)["UA"]
 
 
-def compare_fold(fold: Path, wav_dir: Path, out: Path) -> str:
-    """One table row: the fold's test files in fp32 and bf16."""
+@dataclass
+class FoldComparison:
+    """One fold's test files classified in fp32 and in bf16."""
+
+    params: int
+    files: int
+    same_as_run: int
+    ua_fp32: float
+    ua_bf16: float
+    changed: int
+    largest: float
+
+
+def compare_fold(fold: Path, wav_dir: Path, out: Path) -> FoldComparison:
+    """Export a fold and classify its test files (its predictions.csv) in fp32 and bf16."""
     with open(fold / "predictions.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     model = export(fold, out / fold.parent.name / fold.name)
@@ -61,14 +73,25 @@ def compare_fold(fold: Path, wav_dir: Path, out: Path) -> str:
         fast_labels.append(exact.labels[int(p_fast.argmax())])
         largest = max(largest, float((p_exact - p_fast).abs().max()))
     true = [row["true"] for row in rows]
-    same_as_run = sum(a == row["predicted"] for a, row in zip(exact_labels, rows))
-    changed = sum(a != b for a, b in zip(exact_labels, fast_labels))
-    ua_exact = unweighted_accuracy(true, exact_labels, exact.labels)
-    ua_fast = unweighted_accuracy(true, fast_labels, exact.labels)
-    params = sum(p.numel() for p in exact.models[0].parameters())
-    return (f"| {fold.parent.parent.name}/{fold.parent.name}/{fold.name} | {params / 1e6:.2f}M "
-            f"| {len(rows)} | {same_as_run}/{len(rows)} | {ua_exact:.4f} | {ua_fast:.4f} "
-            f"| {changed} | {largest:.4f} |")
+    return FoldComparison(
+        params=sum(p.numel() for p in exact.models[0].parameters()),
+        files=len(rows),
+        same_as_run=sum(a == row["predicted"] for a, row in zip(exact_labels, rows)),
+        ua_fp32=unweighted_accuracy(true, exact_labels, exact.labels),
+        ua_bf16=unweighted_accuracy(true, fast_labels, exact.labels),
+        changed=sum(a != b for a, b in zip(exact_labels, fast_labels)),
+        largest=largest,
+    )
+
+
+def run_row(run: Path, folds: list[FoldComparison]) -> str:
+    """One table row per run: its folds' files summed, UAs averaged."""
+    files, name = sum(f.files for f in folds), "/".join(run.parts[-2:])
+    return (f"| {name} | {folds[0].params / 1e6:.2f}M | {len(folds)} | {files} "
+            f"| {sum(f.same_as_run for f in folds)}/{files} "
+            f"| {sum(f.ua_fp32 for f in folds) / len(folds):.4f} "
+            f"| {sum(f.ua_bf16 for f in folds) / len(folds):.4f} "
+            f"| {sum(f.changed for f in folds)} | {max(f.largest for f in folds):.4f} |")
 
 
 def _cpu() -> str:
@@ -89,12 +112,15 @@ def main() -> None:
     parser.add_argument("--wav-dir", type=Path, default=EMODB, help="<utt_id>.wav files")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print("| fold | params | test files | fp32 = run | UA fp32 | UA bf16 | labels changed "
-          "| largest change of a probability |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| run | params | folds | test files | fp32 labels = run's | mean UA fp32 "
+          "| mean UA bf16 | labels changed | largest change of a probability |")
+    print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        for fold in fold_folders(args.runs):
-            print(compare_fold(fold, args.wav_dir, Path(tmp)), flush=True)
+        for run in args.runs:
+            folds = [compare_fold(f, args.wav_dir, Path(tmp)) for f in fold_folders(run)]
+            if not folds:
+                raise SystemExit(f"{run}: no finished fold folder (fold_<k>/predictions.csv)")
+            print(run_row(run, folds), flush=True)
     print(f"\n_{_cpu()}; torch {torch.__version__}._")
 
 
