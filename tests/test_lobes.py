@@ -101,6 +101,19 @@ def test_attention_weights_sum_to_one_on_valid_frames_and_are_zero_on_padding() 
     assert attention(x, lengths)[1] is None
 
 
+def test_attention_in_training_and_eval_mode_computes_the_same() -> None:
+    """Training runs nn.MultiheadAttention itself, eval F.scaled_dot_product_attention."""
+    torch.manual_seed(0)
+    attention = MultiHeadSelfAttention(input_size=16, nhead=4)
+    x, lengths = torch.randn(3, 10, 16), torch.tensor([1.0, 0.7, 0.1])
+    for batch, batch_lengths in ((x, lengths), (x[:1], None)):  # padded, and one utterance
+        trained = attention.train()(batch, batch_lengths)[0]
+        with torch.no_grad():
+            inferred = attention.eval()(batch, batch_lengths)[0]
+        torch.testing.assert_close(trained.detach(), inferred, atol=1e-6, rtol=1e-5)
+    assert trained.requires_grad
+
+
 def test_attention_rejects_heads_that_do_not_divide_the_channels() -> None:
     with pytest.raises(ValueError, match="divisible"):
         MultiHeadSelfAttention(input_size=10, nhead=4)

@@ -5,11 +5,11 @@ The self-attention of Vaswani et al. (NeurIPS 2017), as used by Li et al.
 every frame attends to the valid frames of its own utterance. Padded keys are
 masked, so a padded frame gets zero weight, and outputs on padded frames are
 zeroed, so an utterance gives the same result alone and inside a padded batch.
-The parameters are those of torch's ``nn.MultiheadAttention`` (so are the
-checkpoint keys); the products are ``F.scaled_dot_product_attention``, which
-torch's own module calls when training but not on its inference fast path,
-slower on CPU for these shapes (long sequences, 16 to 128 channels per head).
-Asking for the weights, setting ``explicit_weights`` (or
+The layer is torch's ``nn.MultiheadAttention`` (its parameters, its checkpoint
+keys, and its computation while training). In eval mode the products are
+``F.scaled_dot_product_attention`` instead of the module's inference fast path,
+which is slower on CPU for these shapes (long sequences, 16 to 128 channels per
+head). Asking for the weights, setting ``explicit_weights`` (or
 :func:`explicit_attention` over a whole model) runs the same attention as
 explicit matrix products instead, keeping each head's weights in
 ``last_weights``: it is what explanations draw and what traces into an ONNX
@@ -106,6 +106,11 @@ class MultiHeadSelfAttention(nn.Module):
             if self.explicit_weights:
                 self.last_weights = per_head.detach()
             weights = per_head.mean(dim=1) if average_attn_weights else per_head
+        elif self.training:
+            # torch's own module, as every run so far was trained with: same numbers
+            padding_mask = None if valid is None else ~valid
+            output, weights = self.attention(x, x, x, key_padding_mask=padding_mask,
+                                             need_weights=False)
         else:
             output, weights = self._fused(x, valid), None
         if valid is not None:
@@ -121,13 +126,10 @@ class MultiHeadSelfAttention(nn.Module):
                      for t in projected.chunk(3, dim=-1))
 
     def _fused(self, x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
-        """The output by ``F.scaled_dot_product_attention``; keys not ``valid`` are masked."""
+        """The eval-mode output by ``F.scaled_dot_product_attention``; invalid keys masked."""
         query, key, value = self._heads(x)
         mask = None if valid is None else valid[:, None, None, :]
-        dropout = self.attention.dropout if self.training else 0.0
-        context = nn.functional.scaled_dot_product_attention(
-            query, key, value, attn_mask=mask, dropout_p=dropout
-        )
+        context = nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask)
         return self.attention.out_proj(context.transpose(1, 2).flatten(2))
 
     def _explicit(
