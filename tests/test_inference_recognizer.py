@@ -13,6 +13,7 @@ import torch
 from speechbrain_drnsa.cli import main
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.inference import EmotionRecognizer, export, push
+from speechbrain_drnsa.inference.folder import load_model_folder
 
 EMODB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb" / "wav"
 RATE = 16000
@@ -58,6 +59,15 @@ def test_classify_batch_and_encode_batch_shapes(recognizer):
     assert out_prob.shape == (2, 4) and len(labels) == 2
     assert torch.allclose(out_prob[1], alone[0], atol=1e-5)  # padding changes nothing
     assert recognizer.encode_batch(wavs).shape == (2, 1, 8)
+
+
+def test_two_recognizers_of_one_loaded_folder_agree(model_folder, recognizer, demo_corpus):
+    folder = load_model_folder(model_folder)
+    first, second = EmotionRecognizer(folder), EmotionRecognizer(folder)  # folds folded once
+    wav = sorted(demo_corpus.rglob("*.wav"))[0]
+    expected = recognizer.classify_file(wav)[0]
+    for other in (first, second):
+        torch.testing.assert_close(other.classify_file(wav)[0], expected)
 
 
 def test_bf16_precision_stays_close_to_fp32(model_folder, recognizer, demo_corpus, capsys):

@@ -101,6 +101,26 @@ def test_attention_weights_sum_to_one_on_valid_frames_and_are_zero_on_padding() 
     assert attention(x, lengths)[1] is None
 
 
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_folding_batch_norms_keeps_the_outputs_of_padded_batches(variant: str) -> None:
+    torch.manual_seed(0)
+    residual, dilation, heads = VARIANTS[variant]
+    encoder = DRNEncoder(**SMALL, residual=residual, dilation=dilation, attention_heads=heads)
+    with pytest.raises(RuntimeError, match="eval mode"):
+        encoder.fold_batch_norms()
+    for norm in (m for m in encoder.modules() if isinstance(m, torch.nn.BatchNorm1d)):
+        norm.running_mean.normal_()  # statistics unlike the initial ones
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.data.uniform_(0.5, 2.0)
+        norm.bias.data.normal_()
+    x, lengths = torch.randn(3, 70, 17), torch.tensor([1.0, 0.6, 0.2])
+    with torch.no_grad():
+        before = encoder.eval()(x, lengths)
+        after = encoder.fold_batch_norms()(x, lengths)
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in encoder.modules())
+
+
 def test_attention_in_training_and_eval_mode_computes_the_same() -> None:
     """Training runs nn.MultiheadAttention itself, eval F.scaled_dot_product_attention."""
     torch.manual_seed(0)
