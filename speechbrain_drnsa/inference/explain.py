@@ -141,16 +141,14 @@ def _explain_window(
 ) -> WindowExplanation:
     """One window through every fold, in explicit attention mode."""
     padded, lengths = recognizer._standardized([feats], speaker, statistics)
-    # a fusion model's folds each take the window's functionals, normalised their own way
-    extra = ([[x] for x in recognizer.functionals.batch(functionals, speaker)]
-             if recognizer.functionals is not None else [[] for _ in recognizer.models])
+    inputs = recognizer._fold_inputs(padded, lengths, functionals, speaker)
     probs, weights = [], []
     with torch.no_grad():
-        for model, normalizer, more in zip(recognizer.models, recognizer.normalizers, extra):
+        for model, model_inputs in zip(recognizer.models, inputs):
             with explicit_attention(model) as layers:
                 if not layers:
                     raise ValueError("this model has no self-attention to explain")
-                logits = model(*recognizer._cast(normalizer(padded, lengths), lengths, *more))
+                logits = model(*model_inputs)
                 weights.append(layers[-1].last_weights[0].float().cpu())
             probs.append(logits.float().softmax(dim=-1)[0].cpu())
     per_head = torch.stack(weights).mean(dim=0).numpy()  # mean over folds

@@ -227,8 +227,8 @@ class EmotionRecognizer:
         feats, lengths = self._standardized(feats, speaker)
         with torch.inference_mode():
             embeddings = [
-                model.pooling(*model.encoder(*self._cast(norm(feats, lengths), lengths))).float()
-                for model, norm in zip(self.models, self.normalizers)
+                model.pooling(*model.encoder(*inputs)).float()
+                for model, inputs in zip(self.models, self._fold_inputs(feats, lengths))
             ]
         return torch.stack(embeddings, dim=1).cpu()
 
@@ -393,15 +393,25 @@ class EmotionRecognizer:
         feats, lengths = self._standardized(feats, speaker, statistics)
         if self.onnx is not None:
             return torch.from_numpy(self.onnx.probabilities(feats.numpy(), lengths.numpy()))
+        inputs = self._fold_inputs(feats, lengths, functionals, speaker)
+        with torch.inference_mode():
+            probs = [model(*x).float().softmax(dim=-1) for model, x in zip(self.models, inputs)]
+        return torch.stack(probs).mean(dim=0).cpu()
+
+    def _fold_inputs(
+        self,
+        feats: torch.Tensor,
+        lengths: torch.Tensor,
+        functionals: list[torch.Tensor] | None = None,
+        speaker: str | None = None,
+    ) -> list[list[torch.Tensor]]:
+        """Each fold model's inputs: its normalised LLDs, lengths (and functionals)."""
         # a fusion model's folds each take their own normalised functionals
         extra = ([[x] for x in self.functionals.batch(functionals, speaker)]
                  if self.functionals is not None else [[] for _ in self.models])
         with torch.inference_mode():
-            probs = [
-                model(*self._cast(norm(feats, lengths), lengths, *more)).float().softmax(dim=-1)
-                for model, norm, more in zip(self.models, self.normalizers, extra)
-            ]
-        return torch.stack(probs).mean(dim=0).cpu()
+            return [self._cast(norm(feats, lengths), lengths, *more)
+                    for norm, more in zip(self.normalizers, extra)]
 
     def _cast(self, feats: torch.Tensor, lengths: torch.Tensor, *more: torch.Tensor) -> list:
         """The model's inputs in its precision (relative lengths stay fp32)."""
