@@ -21,7 +21,7 @@ from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.results.report import read_fold_metrics, summarize
 from speechbrain_drnsa.training.pretrained import resolve_checkpoint
 
-__all__ = ["run_facts", "tested_metrics"]
+__all__ = ["run_facts", "checkpoint_scores"]
 
 _FOLD = re.compile(r"fold_(\d+)$")
 
@@ -71,7 +71,7 @@ def run_facts(
     """
     if corpus_name:
         corpus = _named_corpus(corpus_name)
-    tested = {fold: tested_metrics(path) for fold, path in checkpoints.items()}
+    tested = {fold: checkpoint_scores(path) for fold, path in checkpoints.items()}
     reports = {fold: metrics for fold, (metrics, _) in tested.items() if metrics is not None}
     missing = [note for metrics, note in tested.values() if metrics is None]
     any_report = next(iter(reports.values()), {})
@@ -88,7 +88,7 @@ def run_facts(
     }
 
 
-def tested_metrics(checkpoint: Path) -> tuple[dict[str, Any] | None, str]:
+def checkpoint_scores(checkpoint: Path) -> tuple[dict[str, Any] | None, str]:
     """The test report of ``checkpoint``'s fold if the fold tested these very weights.
 
     Arguments
@@ -105,7 +105,7 @@ def tested_metrics(checkpoint: Path) -> tuple[dict[str, Any] | None, str]:
 
     Example
     -------
-    >>> tested_metrics(Path("runs/fold_2/checkpoints/last.ckpt"))
+    >>> checkpoint_scores(Path("runs/fold_2/checkpoints/last.ckpt"))
     (None, 'fold 2 has no test report (metrics.json)')
     """
     fold_folder = next((p for p in checkpoint.parents if _FOLD.match(p.name)), None)
