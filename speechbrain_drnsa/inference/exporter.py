@@ -31,6 +31,7 @@ import safetensors.torch
 import torch
 
 from speechbrain_drnsa import __version__
+from speechbrain_drnsa.data.provenance import corpus_provenance
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.lld_sets import OpenSmileLLDSet, frame_extractor
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
@@ -49,7 +50,6 @@ from speechbrain_drnsa.inference.run_facts import run_facts
 from speechbrain_drnsa.io import (
     remove_stale_temporaries, write_bytes_atomic, write_text_atomic,
 )
-from speechbrain_drnsa.data.provenance import corpus_provenance
 from speechbrain_drnsa.results.report import read_finished_folds
 from speechbrain_drnsa.training.checkpoint import load_checkpoint
 from speechbrain_drnsa.training.lock import lock_holder
