@@ -95,7 +95,8 @@ def _export(args: argparse.Namespace) -> int:
 
     try:
         out = export(
-            args.source, args.out_dir, corpus=args.corpus, license=args.license, onnx=args.onnx
+            args.source, args.out_dir, corpus=args.corpus, license=args.license, onnx=args.onnx,
+            partial=args.partial,
         )
     except (ValueError, ImportError) as err:  # InputFileError included; onnx extra missing
         print(f"error: {err}", file=sys.stderr)
@@ -268,10 +269,20 @@ def build_parser() -> argparse.ArgumentParser:
         "source", help="a .ckpt, a finished fold_<k> folder or results/<exp>/<seed>"
     )
     export.add_argument("out_dir", help="the model folder to write")
-    export.add_argument("--corpus", default=None, help="corpus named in the model card")
-    export.add_argument("--license", default="other", help="hub licence id of the weights")
+    export.add_argument(
+        "--corpus", default=None,
+        help="corpus named in the model card (default: the one the training recorded)",
+    )
+    export.add_argument(
+        "--license", default=None,
+        help="hub licence id of the weights (default: the corpus's, where known)",
+    )
     export.add_argument(
         "--onnx", action="store_true", help="also write model.onnx (needs the onnx extra)"
+    )
+    export.add_argument(
+        "--partial", action="store_true",
+        help="export the finished folds of a run whose training is still running",
     )
     export.set_defaults(func=_export)
 

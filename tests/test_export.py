@@ -62,7 +62,8 @@ def test_fold_folder_and_checkpoint_export_one_model(experiment, tmp_path):
     from_file = export(resolve_checkpoint(experiment / "fold_1"), tmp_path / "b")
     for out in (from_folder, from_file):
         assert ruamel.yaml.YAML(typ="safe").load(out / "hyperparams.yaml")["folds"] == [1]
-    assert "not available" in (from_file / "README.md").read_text()
+        # the fold's tested checkpoint, alone or by its folder: its own scores
+        assert "Test scores of fold 1" in (out / "README.md").read_text()
 
 
 def test_not_a_run_is_refused(tmp_path):

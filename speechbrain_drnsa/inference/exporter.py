@@ -1,14 +1,17 @@
 """Export trained models into a hub-ready folder that loads without running code.
 
-:func:`export` takes one fold's checkpoint, a finished fold folder, or a
-finished experiment folder (``results/<experiment>/<seed>``: every finished
-fold, used as an ensemble) and writes::
+:func:`export` takes one fold's checkpoint, a finished fold folder (the
+weights its test scored, averaged checkpoints included), or an experiment
+folder (``results/<experiment>/<seed>``: every finished fold, used as an
+ensemble; refused while a training still runs in it, unless ``partial``) and
+writes::
 
     model.safetensors   fold_<k>.model.* weights, fold_<k>.normalizer.{mean,std,count}
     hyperparams.yaml    plain data: architecture spec, labels, features, windows
     label_encoder.txt   SpeechBrain's CategoricalEncoder format
-    README.md           model card with the hub's metadata block
-    model.onnx          with ``onnx=True``: the ensemble as one ONNX graph
+    README.md           model card with the hub's metadata block, facts from the run
+    model.onnx          with ``onnx=True``: the ensemble as one ONNX graph (removed
+                        otherwise, so no earlier export's graph is left beside new weights)
 
 The architecture comes from the model yaml each checkpoint carries, read as
 data (:func:`~speechbrain_drnsa.inference.architecture.spec_from_model_yaml`);
@@ -28,6 +31,7 @@ import safetensors.torch
 import torch
 
 from speechbrain_drnsa import __version__
+from speechbrain_drnsa.data.provenance import corpus_provenance
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.lld_sets import OpenSmileLLDSet, frame_extractor
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
@@ -36,16 +40,19 @@ from speechbrain_drnsa.inference.folder import (
     CARD_NAME,
     CONFIG_NAME,
     LABELS_NAME,
+    ONNX_NAME,
     WEIGHTS_NAME,
     label_encoder_text,
     load_model_folder,
 )
 from speechbrain_drnsa.inference.model_card import model_card
+from speechbrain_drnsa.inference.run_facts import run_facts
 from speechbrain_drnsa.io import (
-    load_json, remove_stale_temporaries, write_bytes_atomic, write_text_atomic,
+    remove_stale_temporaries, write_bytes_atomic, write_text_atomic,
 )
 from speechbrain_drnsa.results.report import read_finished_folds
 from speechbrain_drnsa.training.checkpoint import load_checkpoint
+from speechbrain_drnsa.training.lock import lock_holder
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
 from speechbrain_drnsa.training.pretrained import resolve_checkpoint
 
@@ -69,8 +76,9 @@ def find_checkpoints(source: str | PathLike) -> dict[int, Path]:
     Returns
     -------
     dict of int to pathlib.Path
-        Fold number to its best checkpoint (fold 0 for a file outside a
-        ``fold_<k>`` folder).
+        Fold number to the checkpoint its test scored
+        (:func:`~speechbrain_drnsa.training.pretrained.resolve_checkpoint`;
+        fold 0 for a file outside a ``fold_<k>`` folder).
 
     Raises
     ------
@@ -104,10 +112,11 @@ def export(
     source: str | PathLike,
     out_dir: str | PathLike,
     corpus: str | None = None,
-    license: str = "other",
+    license: str | None = None,
     window_s: float = 10.0,
     hop_s: float = 5.0,
     onnx: bool = False,
+    partial: bool = False,
 ) -> Path:
     """Write a hub-ready model folder from trained checkpoints.
 
@@ -118,16 +127,22 @@ def export(
     out_dir : str or PathLike
         The model folder to write (created; files in it are replaced).
     corpus : str, optional
-        Training corpus named in the model card; default: from the run's
-        ``hparams.yaml`` (its ``prepare`` function), IEMOCAP when it has none.
-    license : str
-        Hub licence identifier of the weights (``other``: the corpus decides).
+        Training corpus named in the model card instead of the one the run
+        recorded (:mod:`~speechbrain_drnsa.inference.run_facts`).
+    license : str, optional
+        Hub licence identifier of the weights; default: the one the corpus
+        imposes where known (``other`` for IEMOCAP's agreement), else none.
     window_s, hop_s : float
         Default window and hop, in seconds, for classifying long files.
     onnx : bool
         Also write ``model.onnx``, checked against torch
         (:func:`~speechbrain_drnsa.inference.onnx_export.export_onnx`; needs
-        the ``onnx`` extra).
+        the ``onnx`` extra). Without it, a ``model.onnx`` already in
+        ``out_dir`` is removed.
+    partial : bool
+        Export the finished folds of an experiment folder in which a training
+        is still running (refused otherwise); the card says how many of the
+        protocol's folds it holds.
 
     Returns
     -------
@@ -138,9 +153,11 @@ def export(
     ------
     InputFileError
         If a checkpoint is not the package's, its folds disagree (labels,
-        architecture, features) or its model is not built from the package's lobes.
+        architecture, features, corpus) or its model is not built from the
+        package's lobes; if a training runs in ``source`` and ``partial`` is false.
     """
     checkpoints = find_checkpoints(source)
+    running = _running_training(Path(source), checkpoints, partial)
     remove_stale_temporaries(out_dir)  # left by an export that was killed
     blocks, tensors = {}, {}
     for fold, path in checkpoints.items():
@@ -182,18 +199,14 @@ def export(
         config["functionals_normalizer"] = {
             "class": "FeatureNormalizer", "args": {"num_features": int(size)}
         }
-    hparams = block["hparams"]
-    summary_path = Path(source) / "summary.json"
-    summary = load_json(summary_path) if len(blocks) > 1 and summary_path.is_file() else None
+    facts = run_facts(checkpoints, block["corpus"], block["hparams"], corpus, license, running)
     out = Path(out_dir)
+    # an earlier export's graph must not outlive the weights it was made from
+    (out / ONNX_NAME).unlink(missing_ok=True)
     write_bytes_atomic(safetensors.torch.save(tensors, {"format": "pt"}), out / WEIGHTS_NAME)
     write_text_atomic(config_yaml_text(config), out / CONFIG_NAME)
     write_text_atomic(label_encoder_text(config["labels"]), out / LABELS_NAME)
-    card = model_card(
-        config, summary, corpus or _corpus(hparams), str(hparams.get("protocol", "unknown")),
-        license,
-    )
-    write_text_atomic(card, out / CARD_NAME)
+    write_text_atomic(model_card(config, facts), out / CARD_NAME)
     loaded = load_model_folder(out)  # what was written loads, and fits its config
     if onnx and loaded.functionals_normalizers:
         raise InputFileError(
@@ -259,6 +272,8 @@ def _describe(
         "feature_config_hash": block.get("feature_config_hash", OpenSmileLLD().config_hash),
         "functionals": block.get("functionals"),
         "frame_features": block.get("frame_features", hparams.get("frame_features")),
+        # recorded by the training; a run older than that record: what its hparams tell
+        "corpus": block.get("corpus") or corpus_provenance(hparams),
         "hparams": hparams,
     }
 
@@ -293,7 +308,17 @@ def _fold_hparams(checkpoint: Path) -> dict[str, Any]:
     return {}
 
 
-def _corpus(hparams: Mapping[str, Any]) -> str:
-    prepare = hparams.get("prepare")
-    tag = str(getattr(getattr(prepare, "tag", None), "value", "") or "").lower()
-    return next((name for name in ("EmoDB", "CSV") if name.lower() in tag), "IEMOCAP")
+def _running_training(source: Path, checkpoints: Mapping[int, Path], partial: bool) -> str | None:
+    """The process id of a training running in the experiment folder ``source``, if allowed.
+
+    Its finished folds are a part of the run that the next minutes may change:
+    exported only when ``partial`` asks for them, and the card then says so.
+    """
+    holder = lock_holder(source) if source.is_dir() else None
+    if holder is None or partial:
+        return holder
+    raise InputFileError(
+        source, f"a training is still running in it (process {holder}); only "
+        f"{len(checkpoints)} fold(s) have finished ({', '.join(map(str, checkpoints))}). "
+        "Wait for it to end, or export the finished folds with --partial (partial=True)"
+    )

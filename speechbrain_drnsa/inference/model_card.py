@@ -1,9 +1,16 @@
 """The README.md model card of an exported model folder, with the hub's metadata block.
 
 The card says what a user must know before trusting a prediction: the corpus
-and protocol, the scores over the folds (mean ± std from the run's
-``summary.json``), what the model expects (16 kHz speech, per-speaker
-statistics or not), its limits and the corpus licence caveat.
+and protocol, how many of the protocol's folds the folder holds, the test
+scores of exactly these weights (mean ± std over the folds), what the model
+expects (16 kHz speech, per-speaker statistics or not), its limits and the
+corpus licence. Every fact comes from the run
+(:func:`~speechbrain_drnsa.inference.run_facts.run_facts`); one the run does
+not hold is left out, never defaulted. The front matter follows the hub's
+model-card conventions: ``library_name``, ``license``, ``language``,
+``pipeline_tag``, ``tags``, ``datasets``, ``metrics`` and a ``model-index``
+whose results (task ``audio-classification``, the corpus, UA/WA/F1) the hub
+reads as evaluation results.
 """
 
 import io
@@ -14,31 +21,27 @@ import ruamel.yaml
 
 __all__ = ["model_card"]
 
-_CORPUS_IDS = {"IEMOCAP": "iemocap", "EmoDB": "emodb"}
+# the card's scores: the run's name, the hub's metric id, its arguments, and the card's wording
+_METRICS = (
+    ("UA", "recall", {"average": "macro"}, "UA (unweighted accuracy, macro recall)"),
+    ("WA", "accuracy", None, "WA (weighted accuracy)"),
+    ("F1", "f1", {"average": "macro"}, "F1 (macro)"),
+)
 
 
-def model_card(
-    config: Mapping[str, Any],
-    summary: Mapping[str, Any] | None,
-    corpus: str,
-    protocol: str,
-    license: str = "other",
-) -> str:
+def model_card(config: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
     """Write the model card text.
 
     Arguments
     ---------
     config : mapping
         The folder's ``hyperparams.yaml`` content.
-    summary : mapping, optional
-        The experiment's ``summary.json`` (None: scores unknown, e.g. a single
-        checkpoint exported on its own).
-    corpus : str
-        The training corpus, e.g. ``"IEMOCAP"``.
-    protocol : str
-        The fold protocol, e.g. ``"speaker10"``.
-    license : str
-        Hub licence identifier of the weights.
+    facts : mapping
+        What the run says (:func:`~speechbrain_drnsa.inference.run_facts.run_facts`):
+        ``corpus`` (its ``name``, ``id``, ``language``, ``synthetic``,
+        ``terms``, ``hub_dataset`` when known), ``protocol``, ``folds_total``,
+        ``scores`` (or None, with ``scores_note`` saying why), ``license``,
+        ``model_name`` and ``running``.
 
     Returns
     -------
@@ -49,40 +52,48 @@ def model_card(
     -------
     >>> config = {"labels": ["neu", "ang"], "folds": [0, 1], "speaker_normalization": False,
     ...           "features": {"sample_rate": 16000}, "inference_window": {"length_s": 10.0}}
-    >>> summary = {"mean": {"UA": 0.6, "WA": 0.62, "F1": 0.59},
-    ...            "std": {"UA": 0.01, "WA": 0.02, "F1": 0.03}}
-    >>> card = model_card(config, summary, "IEMOCAP", "speaker10")
-    >>> card.splitlines()[1], "| UA | 60.0 ± 1.0 |" in card
-    ('library_name: speechbrain-drnsa', True)
+    >>> scores = {"folds": [{"fold": 0}, {"fold": 1}], "mean": {"UA": 0.6, "WA": 0.62, "F1": 0.59},
+    ...           "std": {"UA": 0.01, "WA": 0.02, "F1": 0.03}}
+    >>> facts = {"corpus": {"id": "iemocap", "name": "IEMOCAP", "language": "en"},
+    ...          "protocol": "speaker10", "folds_total": 10, "scores": scores,
+    ...          "license": "other", "model_name": "drn_mhsa"}
+    >>> card = model_card(config, facts)
+    >>> card.splitlines()[1], "| UA | 60.0 ± 1.0 |" in card, "2 of the protocol's 10" in card
+    ('library_name: speechbrain-drnsa', True, True)
     """
-    front = {
-        "library_name": "speechbrain-drnsa",
-        "license": license,
-        "pipeline_tag": "audio-classification",
-        "tags": ["audio-classification", "speech-emotion-recognition", "drn-mhsa", "speechbrain"],
-        "datasets": [_CORPUS_IDS.get(corpus, corpus.lower())],
-        "metrics": ["unweighted_accuracy", "accuracy", "f1"],
-    }
+    corpus = facts["corpus"]
+    scores = facts.get("scores")
+    front: dict[str, Any] = {"library_name": "speechbrain-drnsa"}
+    if facts.get("license"):
+        front["license"] = facts["license"]
+    if corpus.get("language"):
+        front["language"] = [corpus["language"]]
+    front["pipeline_tag"] = "audio-classification"
+    front["tags"] = ["audio-classification", "speech-emotion-recognition", "drn-mhsa",
+                     "speechbrain", *(["synthetic-data"] if corpus.get("synthetic") else [])]
+    if corpus.get("hub_dataset"):
+        front["datasets"] = [corpus["hub_dataset"]]
+    if scores is not None:
+        front["metrics"] = [metric for _, metric, _, _ in _METRICS]
+    if scores is not None and corpus.get("id") and facts.get("model_name"):
+        front["model-index"] = [_model_index(facts["model_name"], corpus, scores)]
     stream = io.StringIO()
     dumper = ruamel.yaml.YAML(typ="safe", pure=True)
     dumper.sort_base_mapping_type_on_output = False  # library_name first, as the hub shows it
+    dumper.default_flow_style = False  # block style, as the hub writes its cards
     dumper.dump(front, stream)
-    folds = list(config["folds"])
-    per_speaker = config["speaker_normalization"]
+    name = corpus.get("name", "corpus not recorded")
+    labels = list(config["labels"])
     lines = [
         "---", stream.getvalue().rstrip(), "---", "",
-        f"# DRN-MHSA speech emotion recognition ({corpus})", "",
+        f"# DRN-MHSA speech emotion recognition, trained on {name}", "",
         "Dilated residual network with multi-head self-attention (Li et al., ICASSP 2019) "
-        "over 17 openSMILE low-level descriptors per 10 ms frame, trained with "
-        "speechbrain-drnsa. "
-        f"Classes: {', '.join(config['labels'])}.", "",
+        "over openSMILE low-level descriptors per 10 ms frame, trained with "
+        f"speechbrain-drnsa. Classes: {', '.join(labels)}.", "",
         "## Training and evaluation", "",
-        f"- Corpus: {corpus}; protocol: {protocol} (speaker-independent folds).",
-        f"- Folds in this folder: {len(folds)} ({', '.join(map(str, folds))})"
-        + ("; they are used as an ensemble (mean of their probabilities), each model "
-           "having been tested on speakers it never saw." if len(folds) > 1 else "."),
-        "",
-        *_score_table(summary), "",
+        *_corpus_lines(corpus, facts.get("protocol")),
+        _folds_line(list(config["folds"]), facts.get("folds_total"), facts.get("running")), "",
+        *_score_table(scores, facts.get("scores_note")), "",
         "## Use", "",
         "```python",
         "from speechbrain_drnsa.inference import EmotionRecognizer",
@@ -100,34 +111,92 @@ def model_card(
             "**per speaker**. The model was trained on LLDs standardised with each "
             "speaker's own statistics: enrol the speaker (`recognizer.enrol(speaker, files)`) "
             "or each file is standardised with its own statistics."
-            if per_speaker else "none; the training folds' statistics are built in."
+            if config["speaker_normalization"]
+            else "none; the training folds' statistics are built in."
         ), "",
         "## Intended use and limits", "",
         "- Research on acted or elicited emotional speech; not for decisions about "
         "people (hiring, health, policing), and not a lie or mood detector.",
-        "- Trained on one corpus of a few speakers in one language and recording "
-        "setting: expect lower scores on other languages, microphones, spontaneous "
-        "speech, noise and children's voices.",
-        "- Four broad categories cannot describe mixed or subtle emotions.", "",
+        "- Trained on synthetic audio, not on speech: its labels for real recordings mean "
+        "nothing. It shows the pipeline working end to end, no more."
+        if corpus.get("synthetic") else
+        "- Trained on one corpus of a few speakers and one recording setting: expect "
+        "lower scores on other languages, microphones, spontaneous speech, noise and "
+        "children's voices.",
+        f"- {len(labels)} broad categories cannot describe mixed or subtle emotions.", "",
         "## Licence", "",
-        f"The code is Apache-2.0. The weights were learnt from {corpus}, whose licence "
-        "may restrict use (IEMOCAP: research only, under its release agreement; EmoDB: "
-        "see its terms); check that your use is allowed by the corpus licence before "
-        "using or sharing this model.",
+        f"The code is Apache-2.0. The weights were learnt from {name}"
+        + (f": {corpus['terms']}." if corpus.get("terms") else
+           ", whose licence may restrict use.")
+        + " Check that your use is allowed by the corpus licence before using or sharing "
+        "this model.",
     ]
     return "\n".join(lines) + "\n"
 
 
-def _score_table(summary: Mapping[str, Any] | None) -> Sequence[str]:
-    if summary is None:
-        return ["Scores: not available (exported from a single checkpoint)."]
-    rows = [
-        f"| {name} | {100 * summary['mean'][name]:.1f} ± {100 * summary['std'][name]:.1f} |"
-        for name in ("UA", "WA", "F1")
-    ]
-    n_folds = len(summary.get("folds", [])) or "all"
+def _model_index(
+    model_name: str, corpus: Mapping[str, Any], scores: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The hub's ``model-index`` entry: task, corpus and the folds' mean scores."""
+    folds = [row["fold"] for row in scores["folds"]]
+    over = f"mean over {len(folds)} test folds" if len(folds) > 1 else f"test fold {folds[0]}"
+    metrics = []
+    for score, metric, args, wording in _METRICS:
+        entry = {"type": metric, "value": round(float(scores["mean"][score]), 4),
+                 "name": f"{wording}, {over}"}
+        metrics.append(entry | ({"args": args} if args else {}))
+    return {
+        "name": model_name,
+        "results": [{
+            "task": {"type": "audio-classification", "name": "Speech emotion recognition"},
+            "dataset": {"type": corpus["id"], "name": corpus.get("name", corpus["id"])},
+            "metrics": metrics,
+        }],
+    }
+
+
+def _corpus_lines(corpus: Mapping[str, Any], protocol: str | None) -> Sequence[str]:
+    protocol_text = f"; protocol: {protocol} (speaker-independent folds)" if protocol else ""
+    if not corpus:
+        return [f"- Corpus: not recorded by the run{protocol_text}."]
+    lines = [f"- Corpus: {corpus['name']}{protocol_text}."]
+    if corpus.get("synthetic"):
+        lines.append(
+            "- **The corpus is synthetic**: speech-like babble generated by the package "
+            "(`make-demo-corpus`), whose classes differ only by prosody rules; the scores "
+            "below say nothing about real emotional speech."
+        )
+    return lines
+
+
+def _folds_line(folds: list[int], total: int | None, running: str | None) -> str:
+    numbers = ", ".join(map(str, folds))
+    line = f"- Folds in this folder: {len(folds)}" + (
+        f" of the protocol's {total}" if total else "") + f" ({numbers})"
+    if running:
+        line += (f", exported while the training (process {running}) was still running: "
+                 "the other folds had not finished")
+    if len(folds) > 1:
+        return line + ("; they are used as an ensemble (mean of their probabilities), each "
+                       "model having been tested on speakers it never saw.")
+    return line + "."
+
+
+def _score_table(scores: Mapping[str, Any] | None, note: str | None) -> Sequence[str]:
+    if scores is None:
+        return [f"Scores: not available ({note or 'not recorded by the run'})."]
+    n_folds = len(scores["folds"])
+    if n_folds == 1:
+        rows = [f"| {name} | {100 * scores['mean'][name]:.1f} |" for name in ("UA", "WA", "F1")]
+        heading = f"Test scores of fold {scores['folds'][0]['fold']} (%"
+    else:
+        rows = [
+            f"| {name} | {100 * scores['mean'][name]:.1f} ± {100 * scores['std'][name]:.1f} |"
+            for name in ("UA", "WA", "F1")
+        ]
+        heading = f"Test scores over {n_folds} folds (%, mean ± std"
     return [
-        f"Test scores over {n_folds} folds (%, mean ± std; UA: unweighted accuracy, the "
-        "mean per-class recall; WA: weighted accuracy; F1: macro F1):", "",
+        f"{heading}; UA: unweighted accuracy, the mean per-class recall; WA: weighted "
+        "accuracy; F1: macro F1), of the weights in this folder:", "",
         "| score | value |", "|---|---|", *rows,
     ]

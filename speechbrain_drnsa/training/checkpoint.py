@@ -29,6 +29,7 @@ __all__ = [
     "AtomicCheckpointIO",
     "CheckpointWriteError",
     "average_checkpoint_files",
+    "average_top_k_file",
     "load_checkpoint",
 ]
 
@@ -192,6 +193,28 @@ def average_checkpoint_files(paths: Sequence[str | PathLike], output: str | Path
     first["state_dict"] |= {name: averaged[name].to(v.dtype) for name, v in tensors.items()}
     AtomicCheckpointIO().save_checkpoint(first, output)
     return Path(output)
+
+
+def average_top_k_file(checkpoints: str | PathLike, k: int) -> Path:
+    """Where a fold writes the average of its ``k`` best checkpoints, the one it tests.
+
+    Arguments
+    ---------
+    checkpoints : str or PathLike
+        The fold's ``checkpoints`` folder.
+    k : int
+        The fold's ``average_top_k``.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Example
+    -------
+    >>> average_top_k_file("fold_0/checkpoints", 3).as_posix()
+    'fold_0/checkpoints/average-top3.ckpt'
+    """
+    return Path(checkpoints) / f"average-top{k}.ckpt"
 
 
 def _state_dicts(paths: list[Path], first: dict) -> Iterator[dict]:

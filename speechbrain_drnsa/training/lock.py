@@ -6,7 +6,8 @@ results. :func:`experiment_lock` takes an exclusive ``fcntl.flock`` on
 same folder is refused with :class:`ExperimentLockedError`, naming the
 holder's process id. The kernel releases the lock when its holder exits,
 however it exits (SIGKILL included), so a stale lock file never blocks a
-later run.
+later run. :func:`lock_holder` tells a reader (``export``) that a run is
+still writing the folder, without taking the lock from it.
 """
 
 import contextlib
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from speechbrain_drnsa.errors import InputFileError
 
-__all__ = ["LOCK_NAME", "ExperimentLockedError", "experiment_lock"]
+__all__ = ["LOCK_NAME", "ExperimentLockedError", "experiment_lock", "lock_holder"]
 
 #: The lock file, inside the experiment folder.
 LOCK_NAME = ".lock"
@@ -88,3 +89,43 @@ def experiment_lock(folder: str | PathLike) -> Iterator[Path]:
         yield path
     finally:
         os.close(descriptor)  # closing the descriptor releases the lock
+
+
+def lock_holder(folder: str | PathLike) -> str | None:
+    """The process id of the run training in ``folder`` now; None when none is.
+
+    Arguments
+    ---------
+    folder : str or PathLike
+        An experiment folder; nothing is created or written in it.
+
+    Returns
+    -------
+    str or None
+        The holder's process id as its lock file says (``"?"`` if unreadable),
+        or None when the folder is not locked.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> lock_holder(folder) is None
+    True
+    >>> with experiment_lock(folder):
+    ...     lock_holder(folder) == str(os.getpid())
+    True
+    >>> lock_holder(folder) is None
+    True
+    """
+    try:
+        descriptor = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        # a shared lock is refused while a run holds the exclusive one, and is dropped at once
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "?"
+    finally:
+        os.close(descriptor)
+    return None

@@ -87,6 +87,10 @@ class SERModule(pl.LightningModule):
         The configuration hash of the features the model is trained on
         (:attr:`~speechbrain_drnsa.features.opensmile.OpenSmileLLD.config_hash`),
         stored in every checkpoint.
+    corpus : mapping, optional
+        What is known of the training corpus
+        (:func:`~speechbrain_drnsa.data.provenance.corpus_provenance`), stored
+        in every checkpoint for the model card of an exported folder.
     mixup_alpha : float
         Mixup (Zhang et al., ICLR 2018) of training batches when above 0:
         each batch is mixed with a shuffled copy of itself, normalised
@@ -128,6 +132,7 @@ class SERModule(pl.LightningModule):
         functionals_normalizer: nn.Module | None = None,
         functionals: str | None = None,
         frame_features: str | None = None,
+        corpus: Mapping[str, Any] | None = None,
     ):
         if mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be 0 (off) or positive, got {mixup_alpha}")
@@ -136,7 +141,7 @@ class SERModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters(
             ignore=["model", "normalizer", "scheduler", "model_config", "augment",
-                    "functionals_normalizer"]
+                    "functionals_normalizer", "corpus"]
         )
         self.model = model
         self.normalizer = normalizer
@@ -147,6 +152,7 @@ class SERModule(pl.LightningModule):
         self.labels = list(labels)
         self.scheduler = scheduler
         self.model_config = dict(model_config or {})
+        self.corpus = dict(corpus) if corpus is not None else None
         self.loss = nn.CrossEntropyLoss()
         self.train_loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.augment = augment
@@ -272,6 +278,8 @@ class SERModule(pl.LightningModule):
             "functionals": self.functionals,
             "frame_features": self.frame_features,
         }
+        if self.corpus is not None:
+            checkpoint[CHECKPOINT_KEY]["corpus"] = self.corpus
 
     def _shared_step(self, batch: PaddedBatch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         feats, lengths = batch.feats

@@ -7,6 +7,8 @@ architecture. When the checkpoint was trained on other labels (SAVEE's seven
 emotions before EmoDB's four), its output layer cannot be reused: that layer
 keeps its fresh initialisation and everything below it is copied. The
 feature normaliser is not copied; each fold fits its own on its own data.
+A finished fold's folder stands for the weights its scores were measured
+with (:func:`resolve_checkpoint`), averaged checkpoints included.
 Checkpoints are read with ``torch.load(weights_only=True)``, so loading one
 never runs code from it.
 """
@@ -20,8 +22,13 @@ from torch import nn
 
 from speechbrain_drnsa.io import load_json
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.training.checkpoint import load_checkpoint
+from speechbrain_drnsa.training.checkpoint import (
+    average_checkpoint_files,
+    average_top_k_file,
+    load_checkpoint,
+)
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
+from speechbrain_drnsa.training.settings import SETTINGS_FILE
 
 __all__ = [
     "RETRAINED_FOLDER",
@@ -46,9 +53,12 @@ def resolve_checkpoint(source: str | PathLike) -> Path:
     Arguments
     ---------
     source : str or PathLike
-        A checkpoint file, or a ``fold_<k>`` folder of a finished run (its
-        checkpoint with the best validation UA, or the last one of its
-        ``retrained/`` run when it was retrained on the validation speakers).
+        A checkpoint file, or a ``fold_<k>`` folder of a finished run: the
+        weights the fold tests, that is its checkpoint with the best
+        validation UA, the average of its ``k`` best when it was trained with
+        ``average_top_k: k`` (written again, as the test wrote it, if the file
+        is gone), or the last one of its ``retrained/`` run when it was
+        retrained on the validation speakers.
 
     Returns
     -------
@@ -76,9 +86,15 @@ def resolve_checkpoint(source: str | PathLike) -> Path:
         return retrained / "last.ckpt"
     record = path / "checkpoints" / TRAINED_RECORD_NAME
     if path.is_dir() and record.is_file():
-        best = Path(load_json(record)["best_model_path"])
-        # the record holds the path the run saw; the folder may have moved since
-        return best if best.is_file() else path / "checkpoints" / best.name
+        trained = load_json(record)
+        k = _average_top_k(path)
+        if k == 1:
+            return _located(path, trained["best_model_path"])
+        averaged = average_top_k_file(path / "checkpoints", k)
+        if not averaged.is_file():  # not tested yet, or deleted: average as the test does
+            top_k = trained.get("top_k_model_paths") or [trained["best_model_path"]]
+            average_checkpoint_files([_located(path, p) for p in top_k], averaged)
+        return averaged
     raise InputFileError(
         path,
         "neither a checkpoint file nor a finished fold folder (one with "
@@ -158,6 +174,18 @@ def load_pretrained_weights(
         path, trained_labels, skipped or "nothing",
     )
     return skipped
+
+
+def _average_top_k(fold: Path) -> int:
+    """The fold's ``average_top_k`` setting (1 when its settings do not say)."""
+    settings = fold / SETTINGS_FILE
+    return int(load_json(settings).get("average_top_k", 1)) if settings.is_file() else 1
+
+
+def _located(fold: Path, recorded: str) -> Path:
+    """A checkpoint the fold's record names, where it is now (the folder may have moved)."""
+    path = Path(recorded)
+    return path if path.is_file() else fold / "checkpoints" / path.name
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:

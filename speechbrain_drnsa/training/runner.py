@@ -82,6 +82,7 @@ from speechbrain_drnsa.training.checkpoint import (
     AtomicCheckpointIO,
     CheckpointWriteError,
     average_checkpoint_files,
+    average_top_k_file,
 )
 from speechbrain_drnsa.training.datamodule import SERDataModule
 from speechbrain_drnsa.training.lock import experiment_lock
@@ -185,7 +186,7 @@ def train_fold(
     metrics: dict[str, Any] = {}
     if trainer.is_global_zero:
         metrics = _report(hparams, fold, folder, module, trainer, tested, averaged, started,
-                          retrained)
+                          retrained, prepared.num_folds)
     trainer.strategy.barrier()
     return metrics
 
@@ -340,7 +341,7 @@ def _select(
     if average_top_k == 1:
         return best, []
     top_k = record.get("top_k_model_paths") or [best]
-    tested = str(folder / "checkpoints" / f"average-top{average_top_k}.ckpt")
+    tested = str(average_top_k_file(folder / "checkpoints", average_top_k))
     if trainer.is_global_zero:
         average_checkpoint_files(top_k, tested)
         logger.info("%s: testing the average of %s", folder.name, [Path(p).name for p in top_k])
@@ -358,6 +359,7 @@ def _report(
     averaged: list[str],
     started: float,
     retrained: Mapping[str, Any],
+    num_folds: int,
 ) -> dict[str, Any]:
     """Write the fold's report from its test evaluation and training record."""
     record = load_json(folder / "checkpoints" / TRAINED_RECORD_NAME)
@@ -367,6 +369,7 @@ def _report(
         {
             "fold": fold,
             "protocol": hparams["protocol"],
+            "protocol_folds": num_folds,  # so that a part of the run says it is a part
             "seed": hparams["seed"],
             "checkpoint": Path(tested).name,
             **({"averaged_checkpoints": [Path(p).name for p in averaged]} if averaged else {}),

@@ -13,6 +13,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from speechbrain_drnsa.data.provenance import corpus_provenance
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.functionals import FEATURE_SET_SIZES
 from speechbrain_drnsa.features.lld_sets import FRAME_FEATURE_SIZES
@@ -90,6 +91,8 @@ def build_fold(
         functionals_normalizer=functionals_normalizer,
         functionals=hparams.get("functionals"),
         frame_features=hparams.get("frame_features"),
+        # looked at now, while the corpus folder is where the run found it
+        corpus=corpus_provenance(hparams),
     )
     data = SERDataModule(
         prepared,
