@@ -56,6 +56,7 @@ __all__ = [
     "corpora_data_root",
     "corpora_labels",
     "corpora_name",
+    "corpus_of",
     "map_labels",
     "prepare_csv_corpora",
     "read_corpora_record",
@@ -384,6 +385,26 @@ def read_corpora_record(folder: str | PathLike) -> dict[str, Any] | None:
     """
     path = Path(folder) / CORPORA_RECORD_NAME
     return load_json(path) if path.is_file() else None
+
+
+def corpus_of(manifest: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Utterance id to corpus, for the entries of a merged manifest (``corpus`` key).
+
+    Arguments
+    ---------
+    manifest : mapping
+        A manifest; entries without a ``corpus`` key (one unnamed corpus) are left out.
+
+    Returns
+    -------
+    dict of str to str
+
+    Example
+    -------
+    >>> corpus_of({"x.1": {"corpus": "x"}, "2": {"speaker": "s"}})
+    {'x.1': 'x'}
+    """
+    return {utt: str(entry["corpus"]) for utt, entry in manifest.items() if "corpus" in entry}
 
 
 def _named(entry: Any) -> tuple[str, Path]:
