@@ -58,6 +58,7 @@ __all__ = [
     "corpora_name",
     "corpus_of",
     "map_labels",
+    "parse_label_map",
     "prepare_csv_corpora",
     "read_corpora_record",
 ]
@@ -202,6 +203,33 @@ def map_labels(
         else:
             kept.append(row._replace(emotion=str(target)))
     return kept, dropped
+
+
+def parse_label_map(items: Sequence[str]) -> dict[str, str | None]:
+    """A label map from the command line's ``FROM=TO`` items (``FROM=``: dropped).
+
+    Arguments
+    ---------
+    items : sequence of str
+        ``["anger=angry", "joy=happy", "boredom="]``.
+
+    Returns
+    -------
+    dict
+        ``{"anger": "angry", "joy": "happy", "boredom": None}``.
+
+    Example
+    -------
+    >>> parse_label_map(["anger=angry", "boredom="])
+    {'anger': 'angry', 'boredom': None}
+    """
+    label_map: dict[str, str | None] = {}
+    for item in items:
+        source, equals, target = item.partition("=")
+        if not equals or not source.strip():
+            raise ValueError(f"label map item {item!r}: expected FROM=TO (FROM= drops FROM)")
+        label_map[source.strip()] = target.strip() or None
+    return label_map
 
 
 def corpora_labels(
