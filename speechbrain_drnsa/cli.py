@@ -95,7 +95,8 @@ def _export(args: argparse.Namespace) -> int:
 
     try:
         out = export(
-            args.source, args.out_dir, corpus=args.corpus, license=args.license, onnx=args.onnx
+            args.source, args.out_dir, corpus=args.corpus, license=args.license, onnx=args.onnx,
+            cross_corpus=args.cross_corpus,
         )
     except (ValueError, ImportError) as err:  # InputFileError included; onnx extra missing
         print(f"error: {err}", file=sys.stderr)
@@ -272,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--license", default="other", help="hub licence id of the weights")
     export.add_argument(
         "--onnx", action="store_true", help="also write model.onnx (needs the onnx extra)"
+    )
+    export.add_argument(
+        "--cross-corpus", default=None, metavar="FOLDER",
+        help="a run of the same recipe with protocol leave_one_corpus_out (several corpora): "
+        "its UA per test corpus goes to the model card",
     )
     export.set_defaults(func=_export)
 

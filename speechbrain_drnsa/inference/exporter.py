@@ -18,6 +18,7 @@ the written folder is then loaded back with
 
 import io
 import re
+import statistics
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -28,6 +29,8 @@ import safetensors.torch
 import torch
 
 from speechbrain_drnsa import __version__
+from speechbrain_drnsa.data.csv_corpora import read_corpora_record
+from speechbrain_drnsa.data.folds import CROSS_CORPUS_PROTOCOLS
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.lld_sets import OpenSmileLLDSet, frame_extractor
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
@@ -44,7 +47,8 @@ from speechbrain_drnsa.inference.model_card import model_card
 from speechbrain_drnsa.io import (
     load_json, remove_stale_temporaries, write_bytes_atomic, write_text_atomic,
 )
-from speechbrain_drnsa.results.report import read_finished_folds
+from speechbrain_drnsa.results.compare import read_runs
+from speechbrain_drnsa.results.report import corpus_means, read_finished_folds
 from speechbrain_drnsa.training.checkpoint import load_checkpoint
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
 from speechbrain_drnsa.training.pretrained import resolve_checkpoint
@@ -108,6 +112,7 @@ def export(
     window_s: float = 10.0,
     hop_s: float = 5.0,
     onnx: bool = False,
+    cross_corpus: str | PathLike | None = None,
 ) -> Path:
     """Write a hub-ready model folder from trained checkpoints.
 
@@ -128,6 +133,10 @@ def export(
         Also write ``model.onnx``, checked against torch
         (:func:`~speechbrain_drnsa.inference.onnx_export.export_onnx`; needs
         the ``onnx`` extra).
+    cross_corpus : str or PathLike, optional
+        A finished run (or every seed of an experiment) of the same recipe with a
+        cross-corpus protocol (``leave_one_corpus_out``): its UA per test corpus goes
+        to the card beside the source's in-corpus UA per corpus.
 
     Returns
     -------
@@ -189,9 +198,11 @@ def export(
     write_bytes_atomic(safetensors.torch.save(tensors, {"format": "pt"}), out / WEIGHTS_NAME)
     write_text_atomic(config_yaml_text(config), out / CONFIG_NAME)
     write_text_atomic(label_encoder_text(config["labels"]), out / LABELS_NAME)
+    corpora = _corpora(Path(source), checkpoints, cross_corpus)
+    names = list((corpora or {}).get("record", {}).get("corpora", {}))
     card = model_card(
-        config, summary, corpus or _corpus(hparams), str(hparams.get("protocol", "unknown")),
-        license,
+        config, summary, corpus or ("+".join(names) if len(names) > 1 else _corpus(hparams)),
+        str(hparams.get("protocol", "unknown")), license, corpora=corpora,
     )
     write_text_atomic(card, out / CARD_NAME)
     loaded = load_model_folder(out)  # what was written loads, and fits its config
@@ -291,6 +302,42 @@ def _fold_hparams(checkpoint: Path) -> dict[str, Any]:
             except (ruamel.yaml.YAMLError, TypeError, ValueError) as err:
                 raise InputFileError(path, f"not readable as yaml ({err})") from None
     return {}
+
+
+def _corpora(
+    source: Path, checkpoints: Mapping[int, Path], cross_corpus: str | PathLike | None
+) -> dict[str, Any] | None:
+    """What the card says of several corpora: their record, in- and cross-corpus UA.
+
+    The record (``corpora.json``) is the training run's, found in the experiment
+    folder; the in-corpus UA per corpus comes from the exported folds' reports.
+    """
+    folders = [source, *(folder for path in checkpoints.values() for folder in path.parents[:3])]
+    record = next((found for folder in folders
+                   if (found := read_corpora_record(folder)) is not None), None)
+    exported = {fold: metrics for fold, metrics in
+                (read_finished_folds(source) if source.is_dir() else {}).items()
+                if fold in checkpoints}
+    own = {name: scores["UA"] for name, scores in corpus_means(exported).items()}
+    if cross_corpus is None and record is None and not own:
+        return None
+    corpora: dict[str, Any] = {"record": record, "in_corpus": own, "cross_corpus": {}}
+    protocol = next(iter(exported.values()), {}).get("protocol")
+    if protocol in CROSS_CORPUS_PROTOCOLS:  # the exported models' own tests were cross-corpus
+        corpora.update(in_corpus={}, cross_corpus=own, cross_protocol=protocol)
+    if cross_corpus is not None:
+        runs = read_runs(cross_corpus)
+        means = [corpus_means(run) for run in runs.values()]
+        tested = sorted(set().union(*means))
+        if not tested:
+            raise InputFileError(cross_corpus, "its folds have no UA per test corpus: "
+                                 "not a run on several corpora")
+        corpora["cross_corpus"] = {
+            name: statistics.fmean(m[name]["UA"] for m in means if name in m) for name in tested
+        }
+        first = next(iter(next(iter(runs.values())).values()))
+        corpora["cross_protocol"] = str(first.get("protocol", "cross-corpus"))
+    return corpora
 
 
 def _corpus(hparams: Mapping[str, Any]) -> str:
