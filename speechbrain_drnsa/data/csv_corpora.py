@@ -55,7 +55,6 @@ __all__ = [
     "corpus_csvs",
     "corpora_data_root",
     "corpora_labels",
-    "corpora_name",
     "corpus_of",
     "map_labels",
     "parse_label_map",
@@ -138,31 +137,6 @@ def corpora_data_root(csv: CorpusSpec, test_csv: CorpusSpec = None) -> str:
         return os.path.dirname(str(csv))
     folders = [str(path.resolve().parent) for path in _all_csvs(csv, test_csv).values()]
     return os.path.commonpath(folders)
-
-
-def corpora_name(csv: CorpusSpec, test_csv: CorpusSpec = None) -> str:
-    """A name for the results folder of these corpora (``results/<corpus>/...``).
-
-    Arguments
-    ---------
-    csv, test_csv : see :func:`corpus_csvs`
-
-    Returns
-    -------
-    str
-        ``corpus`` for a single plain CSV (the one-corpus recipe's default), else
-        the corpora joined by ``+``, then ``_to_<test corpus>`` with ``test_csv``.
-
-    Example
-    -------
-    >>> corpora_name("c.csv"), corpora_name(["a=x.csv", "b=y.csv"], "c=z.csv")
-    ('corpus', 'a+b_to_c')
-    """
-    if _single(csv, test_csv):
-        return "corpus"
-    name = "+".join(corpus_csvs(csv))
-    tested = corpus_csvs(test_csv)
-    return f"{name}_to_{'+'.join(tested)}" if tested else name
 
 
 def map_labels(
