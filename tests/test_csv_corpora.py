@@ -164,3 +164,14 @@ def test_a_path_alone_is_named_after_its_folder_and_one_csv_is_prepared_as_befor
     mapped = load_json(prepare_csv_corpora(str(corpora["x"]), tmp_path / "c",
                                            label_map=LABEL_MAP))
     assert "a_anger_0" in mapped and len(mapped) == 12
+    # the same folder prepared for one plain CSV again forgets the corpora of before
+    prepare_csv_corpora(str(corpora["z"]), tmp_path / "c")
+    assert read_corpora_record(tmp_path / "c") is None
+
+
+def test_leaving_out_a_corpus_with_its_own_emotions_warns(corpora, tmp_path, caplog):
+    prepare_csv_corpora(_csv(corpora, "x", "y", "z"), tmp_path / "prep",
+                        protocol="leave_one_corpus_out")
+    assert "z: emotions fear are in no other corpus" in caplog.text
+    assert "x: emotions anger, boredom are in no other corpus" in caplog.text
+    assert "y: emotions" not in caplog.text

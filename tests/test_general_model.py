@@ -1,4 +1,4 @@
-"""Several corpora end to end: cross-corpus protocols for the network and the SVM, the general model.
+"""Several corpora end to end: cross-corpus protocols, network and SVM; the general model.
 
 Three tiny synthetic corpora cut from the demo corpus by speaker, whose speaker ids
 overlap and whose label names differ, go through preparation, 1-epoch trainings of

@@ -317,6 +317,8 @@ def prepare_csv_corpora(
             raise InputFileError(csv, f"protocol {protocol} tests whole corpora: give several, "
                                  "csv=[name1=path1, name2=path2]" + (
                                      "" if protocol != "cross_corpus" else ", and test_csv"))
+        # a record of other corpora prepared here before would describe the wrong ones
+        (save_folder / CORPORA_RECORD_NAME).unlink(missing_ok=True)
         return prepare_csv_corpus(csv, save_folder, protocol=protocol, seed=seed)
     training = _training_corpora(csv, test_csv)
     tested = corpus_csvs(test_csv)
@@ -350,6 +352,8 @@ def prepare_csv_corpora(
             "dropped": dict(sorted(dropped.items())),
         }
     _check_test_labels(record, tested)
+    if protocol == "leave_one_corpus_out":
+        _warn_unlearnt_labels(record)
     source = {
         "csv": {name: [str(path.resolve()), _sha1(path)] for name, path in corpora.items()},
         "test_corpus": next(iter(tested), None),
@@ -463,6 +467,17 @@ def _check_test_labels(record: Mapping[str, Any], tested: Mapping[str, Path]) ->
                 path, f"emotions {', '.join(unknown)} of test corpus {name!r} are in no training "
                 f"corpus ({', '.join(sorted(learnt))}); map them with label_map or drop them"
             )
+
+
+def _warn_unlearnt_labels(record: Mapping[str, Any]) -> None:
+    """Leaving a corpus out, its emotions that no other corpus has are never learnt."""
+    for name, info in record.items():
+        others = {emo for other, o in record.items() if other != name for emo in o["emotions"]}
+        unlearnt = sorted(set(info["emotions"]) - others)
+        if unlearnt:
+            logger.warning("%s: emotions %s are in no other corpus: its fold of "
+                           "leave_one_corpus_out tests them without training on them",
+                           name, ", ".join(unlearnt))
 
 
 def _sha1(path: Path) -> str:
