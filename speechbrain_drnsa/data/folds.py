@@ -54,10 +54,10 @@ __all__ = [
     "CROSS_CORPUS_PROTOCOLS",
 ]
 
-#: Protocol names accepted by :func:`make_folds`, besides ``speaker_kfold<N>``.
-PROTOCOLS = ("speaker10", "session5", "random", "loso", "leave_one_corpus_out", "cross_corpus")
+#: Protocol names of one corpus accepted by :func:`make_folds`, besides ``speaker_kfold<N>``.
+PROTOCOLS = ("speaker10", "session5", "random", "loso")
 
-#: The protocols that test whole corpora; their manifests need a ``corpus`` key.
+#: The protocols that test whole corpora, also accepted; their manifests need a ``corpus`` key.
 CROSS_CORPUS_PROTOCOLS = ("leave_one_corpus_out", "cross_corpus")
 
 _SPEAKER_KFOLD = re.compile(r"speaker_kfold(\d+)")
@@ -101,7 +101,7 @@ def make_folds(
         ``{utt_id: {"speaker": ..., "emo": ..., "session": ..., "gender": ...}}``; each
         protocol needs only the keys it uses.
     protocol : str
-        One of :data:`PROTOCOLS` or ``speaker_kfold<N>``.
+        One of :data:`PROTOCOLS`, :data:`CROSS_CORPUS_PROTOCOLS` or ``speaker_kfold<N>``.
     seed : int
         Seed of the shuffled protocols (``random``, ``speaker_kfold<N>``).
     test_corpus : str, optional
@@ -147,7 +147,7 @@ def check_protocol(protocol: str) -> str:
     Arguments
     ---------
     protocol : str
-        A name from :data:`PROTOCOLS` or ``speaker_kfold<N>``.
+        A name from :data:`PROTOCOLS`, :data:`CROSS_CORPUS_PROTOCOLS` or ``speaker_kfold<N>``.
 
     Returns
     -------
@@ -163,11 +163,11 @@ def check_protocol(protocol: str) -> str:
     ...
     ValueError: unknown fold protocol 'speaker5'; expected one of speaker10, ...
     """
-    if protocol in PROTOCOLS or _SPEAKER_KFOLD.fullmatch(str(protocol)):
+    if protocol in PROTOCOLS + CROSS_CORPUS_PROTOCOLS or _SPEAKER_KFOLD.fullmatch(str(protocol)):
         return protocol
     raise ValueError(
-        f"unknown fold protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)} "
-        "or speaker_kfold<N>"
+        f"unknown fold protocol {protocol!r}; expected one of "
+        f"{', '.join(PROTOCOLS + CROSS_CORPUS_PROTOCOLS)} or speaker_kfold<N>"
     )
 
 
