@@ -96,7 +96,7 @@ def _export(args: argparse.Namespace) -> int:
     try:
         out = export(
             args.source, args.out_dir, corpus=args.corpus, license=args.license, onnx=args.onnx,
-            partial=args.partial,
+            partial=args.partial, cross_corpus=args.cross_corpus,
         )
     except (ValueError, ImportError) as err:  # InputFileError included; onnx extra missing
         print(f"error: {err}", file=sys.stderr)
@@ -283,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--partial", action="store_true",
         help="export the finished folds of a run whose training is still running",
+    )
+    export.add_argument(
+        "--cross-corpus", default=None, metavar="FOLDER",
+        help="a run of the same recipe with protocol leave_one_corpus_out (several corpora): "
+        "its UA per test corpus goes to the model card",
     )
     export.set_defaults(func=_export)
 

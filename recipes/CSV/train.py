@@ -5,14 +5,19 @@ The CSV has the columns ``path, speaker, emotion`` (optional ``duration``,
 ``gender``, ``id``; paths relative to the CSV's folder), see
 :mod:`speechbrain_drnsa.data.csv_corpus`. The label set is the CSV's emotions
 (sorted); folds are leave-one-speaker-out or speaker groups
-(``--protocol=speaker_kfold5``). Training, selection, reports and resume as in
-the IEMOCAP recipe (docs/training.md).
+(``--protocol=speaker_kfold5``). Several corpora are merged with
+``--csv=[name1=path1, name2=path2]`` and ``--label_map``, and tested whole with
+``--protocol=leave_one_corpus_out`` or ``cross_corpus`` (``--test_csv=name=path``);
+:mod:`speechbrain_drnsa.data.csv_corpora`. Training, selection, reports and
+resume as in the IEMOCAP recipe (docs/training.md).
 
 To run::
 
     cd recipes/CSV
     python train.py hparams/drn_mhsa.yaml --csv=../../../shared/data/savee/manifest.csv
     python train.py hparams/cnn.yaml --csv=/data/corpus.csv --protocol=speaker_kfold5 --fold=0
+    python train.py hparams/drn_mhsa.yaml --csv=[emodb=/data/emodb.csv, savee=/data/savee.csv] \
+        --corpus=emodb+savee --protocol=leave_one_corpus_out
 """
 
 import logging

@@ -38,10 +38,16 @@ import torch
 
 from speechbrain_drnsa.baselines.functionals import extract_functionals
 from speechbrain_drnsa.baselines.svm import DEFAULT_C_GRID, fit_predict, speaker_standardise
+from speechbrain_drnsa.data.csv_corpora import corpus_of
 from speechbrain_drnsa.data.fold_files import load_folds
 from speechbrain_drnsa.io import load_json, write_json_atomic, write_text_atomic
 from speechbrain_drnsa.results.report import fold_folder, write_fold_report, write_summary
-from speechbrain_drnsa.results.scores import SCORE_NAMES, Evaluation, scores_from_confusion
+from speechbrain_drnsa.results.scores import (
+    SCORE_NAMES,
+    Evaluation,
+    scores_by_corpus,
+    scores_from_confusion,
+)
 
 __all__ = ["NORMALISATIONS", "run_baselines", "run_svm_baseline"]
 
@@ -113,6 +119,7 @@ def run_svm_baseline(
     labels = sorted({entry["emo"] for entry in manifest.values()})
     targets = np.array([labels.index(manifest[utt]["emo"]) for utt in ids])
     speakers = np.array([manifest[utt]["speaker"] for utt in ids])
+    by_corpus = corpus_of(manifest)  # several corpora: scores per test corpus too
     cache_dir = output_folder.parent / "functionals_cache" if cache_dir is None else cache_dir
     features = extract_functionals(manifest_path, feature_set, cache_dir, data_root)
     if normalisation == "speaker":
@@ -146,6 +153,8 @@ def run_svm_baseline(
             fold_folder(output_folder, k),
             evaluation,
             {"C": c, "feature_set": feature_set, "normalisation": normalisation,
+             **({"corpora": corpora} if (corpora := scores_by_corpus(evaluation, by_corpus))
+                else {}),
              "wall_time_s": time.monotonic() - started},
         )
         logger.info("%s/%s fold %d: UA %.4f (C=%g)", feature_set, normalisation, k,

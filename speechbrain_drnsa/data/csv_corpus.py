@@ -82,6 +82,8 @@ class CorpusRow(NamedTuple):
         Duration in seconds, when known.
     origin : str
         Where the row comes from, for error messages (``file.csv, line 3``).
+    corpus : str or None
+        The corpus's name when several are merged (the manifest's ``corpus`` key).
 
     Example
     -------
@@ -99,6 +101,7 @@ class CorpusRow(NamedTuple):
     gender: str | None
     duration: float | None
     origin: str
+    corpus: str | None = None
 
 
 def read_corpus_csv(csv_path: str | PathLike) -> list[CorpusRow]:
@@ -187,6 +190,7 @@ def write_corpus(
     seed: int = 1234,
     source: Any = None,
     title: str = "corpus",
+    test_corpus: str | None = None,
 ) -> Path:
     """Write the manifest of ``rows`` and the folds of ``protocol``, unless up to date.
 
@@ -210,6 +214,8 @@ def write_corpus(
         class subset...), part of what makes the outputs up to date.
     title : str
         Name of the corpus in the printed table.
+    test_corpus : str, optional
+        The corpus the ``cross_corpus`` protocol tests.
 
     Returns
     -------
@@ -246,7 +252,10 @@ def write_corpus(
         return manifest_path
     manifest = {row.utt_id: _entry(row) for row in rows}
     _report_counts(title, manifest)
-    folds = make_folds(manifest, protocol, seed=seed)
+    try:
+        folds = make_folds(manifest, protocol, seed=seed, test_corpus=test_corpus)
+    except ValueError as err:  # too few speakers or corpora for the protocol
+        raise InputFileError(save_folder, str(err)) from None
     save_folds(folds, folds_file(save_folder, protocol))
     write_json_atomic(manifest, manifest_path)
     record["outputs"] = [MANIFEST_NAME, folds_file(".", protocol).name]
@@ -369,6 +378,8 @@ def _entry(row: CorpusRow) -> dict[str, Any]:
              "speaker": row.speaker}
     if row.gender is not None:
         entry["gender"] = row.gender
+    if row.corpus is not None:
+        entry["corpus"] = row.corpus
     return entry
 
 
@@ -378,8 +389,9 @@ def _row_record(row: CorpusRow) -> list[Any]:
         stat = row.audio.stat()
     except OSError as err:
         raise InputFileError(row.audio, f"cannot read the audio file ({err.strerror})") from None
-    return [row.utt_id, row.wav, row.speaker, row.emotion, row.gender, row.duration,
-            stat.st_size, stat.st_mtime_ns]
+    record = [row.utt_id, row.wav, row.speaker, row.emotion, row.gender, row.duration,
+              stat.st_size, stat.st_mtime_ns]
+    return record if row.corpus is None else [*record, row.corpus]
 
 
 def _up_to_date(save_folder: Path, record: dict[str, Any]) -> bool:

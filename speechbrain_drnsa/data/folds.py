@@ -23,6 +23,12 @@ Protocols selectable by name with :func:`make_folds`:
     Leave one speaker out for any corpus, see :func:`leave_one_speaker_out`.
 ``speaker_kfold<N>``, e.g. ``speaker_kfold5``
     Speakers grouped into N folds, see :func:`speaker_kfold`.
+``leave_one_corpus_out``
+    For a manifest of several corpora (a ``corpus`` key per entry): one fold per
+    corpus, which is tested whole, see :func:`leave_one_corpus_out`.
+``cross_corpus``
+    One fold: the corpus named ``test_corpus`` tested whole, the others train and
+    validate, see :func:`cross_corpus`.
 
 Fold files (:mod:`speechbrain_drnsa.data.fold_files`) hold a JSON list of
 ``{"train": [...], "valid": [...], "test": [...]}``.
@@ -43,10 +49,16 @@ __all__ = [
     "leave_one_speaker_out",
     "speaker_kfold",
     "stratified_kfold",
+    "leave_one_corpus_out",
+    "cross_corpus",
+    "CROSS_CORPUS_PROTOCOLS",
 ]
 
-#: Protocol names accepted by :func:`make_folds`, besides ``speaker_kfold<N>``.
+#: Protocol names of one corpus accepted by :func:`make_folds`, besides ``speaker_kfold<N>``.
 PROTOCOLS = ("speaker10", "session5", "random", "loso")
+
+#: The protocols that test whole corpora, also accepted; their manifests need a ``corpus`` key.
+CROSS_CORPUS_PROTOCOLS = ("leave_one_corpus_out", "cross_corpus")
 
 _SPEAKER_KFOLD = re.compile(r"speaker_kfold(\d+)")
 
@@ -77,7 +89,10 @@ class Fold(NamedTuple):
     test: list[str]
 
 
-def make_folds(manifest: Manifest, protocol: str = "speaker10", seed: int = 1234) -> list[Fold]:
+def make_folds(
+    manifest: Manifest, protocol: str = "speaker10", seed: int = 1234,
+    test_corpus: str | None = None,
+) -> list[Fold]:
     """Build the folds of a protocol named as in the module docstring.
 
     Arguments
@@ -86,9 +101,11 @@ def make_folds(manifest: Manifest, protocol: str = "speaker10", seed: int = 1234
         ``{utt_id: {"speaker": ..., "emo": ..., "session": ..., "gender": ...}}``; each
         protocol needs only the keys it uses.
     protocol : str
-        One of :data:`PROTOCOLS` or ``speaker_kfold<N>``.
+        One of :data:`PROTOCOLS`, :data:`CROSS_CORPUS_PROTOCOLS` or ``speaker_kfold<N>``.
     seed : int
         Seed of the shuffled protocols (``random``, ``speaker_kfold<N>``).
+    test_corpus : str, optional
+        The corpus ``cross_corpus`` tests; the other protocols take none.
 
     Returns
     -------
@@ -106,6 +123,13 @@ def make_folds(manifest: Manifest, protocol: str = "speaker10", seed: int = 1234
     (4, ['Ses01F_0', 'Ses01F_1'], ['Ses01M_0', 'Ses01M_1'])
     """
     check_protocol(protocol)
+    if (protocol == "cross_corpus") != (test_corpus is not None):
+        raise ValueError("protocol 'cross_corpus', and only it, needs the test corpus: "
+                         f"protocol {protocol!r}, test corpus {test_corpus!r}")
+    if protocol == "cross_corpus":
+        return cross_corpus(manifest, test_corpus)
+    if protocol == "leave_one_corpus_out":
+        return leave_one_corpus_out(manifest)
     if protocol == "speaker10":
         return _session_partner_folds(manifest)
     if protocol == "session5":
@@ -123,7 +147,7 @@ def check_protocol(protocol: str) -> str:
     Arguments
     ---------
     protocol : str
-        A name from :data:`PROTOCOLS` or ``speaker_kfold<N>``.
+        A name from :data:`PROTOCOLS`, :data:`CROSS_CORPUS_PROTOCOLS` or ``speaker_kfold<N>``.
 
     Returns
     -------
@@ -139,11 +163,11 @@ def check_protocol(protocol: str) -> str:
     ...
     ValueError: unknown fold protocol 'speaker5'; expected one of speaker10, ...
     """
-    if protocol in PROTOCOLS or _SPEAKER_KFOLD.fullmatch(str(protocol)):
+    if protocol in PROTOCOLS + CROSS_CORPUS_PROTOCOLS or _SPEAKER_KFOLD.fullmatch(str(protocol)):
         return protocol
     raise ValueError(
-        f"unknown fold protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)} "
-        "or speaker_kfold<N>"
+        f"unknown fold protocol {protocol!r}; expected one of "
+        f"{', '.join(PROTOCOLS + CROSS_CORPUS_PROTOCOLS)} or speaker_kfold<N>"
     )
 
 
@@ -280,6 +304,87 @@ def stratified_kfold(manifest: Manifest, n_folds: int = 10, seed: int = 1234) ->
         raise ValueError(f"stratified_kfold needs at least {n_folds} utterances, got {dealt}")
     groups = {str(k): ids for k, ids in parts.items()}
     return [_fold(groups, test=[str(k)], valid=[str((k + 1) % n_folds)]) for k in range(n_folds)]
+
+
+def leave_one_corpus_out(manifest: Manifest) -> list[Fold]:
+    """One fold per corpus, in sorted order: that corpus tested whole, the others train.
+
+    Each fold is :func:`cross_corpus` of its test corpus, so validation speakers come
+    from the training corpora only.
+
+    Arguments
+    ---------
+    manifest : Mapping
+        Entries with ``corpus`` and ``speaker`` keys, of at least two corpora.
+
+    Returns
+    -------
+    list of Fold
+        One fold per corpus.
+
+    Example
+    -------
+    >>> manifest = {f"{c}/{s}{i}": {"corpus": c, "speaker": f"{c}/{s}"}
+    ...             for c, speakers in [("x", "abc"), ("y", "de")] for s in speakers
+    ...             for i in range(2)}
+    >>> [(f.test[0].split("/")[0], len(f.test), f.valid) for f in leave_one_corpus_out(manifest)]
+    [('x', 6, ['y/d0', 'y/d1']), ('y', 4, ['x/a0', 'x/a1'])]
+    """
+    corpora = _group(manifest, "corpus", "leave_one_corpus_out")
+    if len(corpora) < 2:
+        raise ValueError("protocol 'leave_one_corpus_out' needs at least 2 corpora, found "
+                         f"{len(corpora)}: {', '.join(sorted(corpora))}")
+    return [cross_corpus(manifest, name)[0] for name in sorted(corpora)]
+
+
+def cross_corpus(manifest: Manifest, test_corpus: str) -> list[Fold]:
+    """One fold: every utterance of ``test_corpus`` tested, the other corpora train and validate.
+
+    Validation holds out one speaker (the first in sorted order) of each training corpus
+    that has at least 3 speakers, so that selection sees every such corpus while a
+    corpus of 2 speakers keeps both for training; when no training corpus has 3, one
+    speaker of the training corpus with the most speakers validates.
+
+    Arguments
+    ---------
+    manifest : Mapping
+        Entries with ``corpus`` and ``speaker`` keys.
+    test_corpus : str
+        The corpus to test.
+
+    Returns
+    -------
+    list of Fold
+        The one fold.
+
+    Example
+    -------
+    >>> manifest = {f"{c}/{s}": {"corpus": c, "speaker": f"{c}/{s}"}
+    ...             for c, speakers in [("x", "abc"), ("y", "de"), ("z", "f")] for s in speakers}
+    >>> cross_corpus(manifest, "z")
+    [Fold(train=['x/b', 'x/c', 'y/d', 'y/e'], valid=['x/a'], test=['z/f'])]
+    """
+    corpora = _group(manifest, "corpus", "cross_corpus")
+    if test_corpus not in corpora:
+        raise ValueError(f"protocol 'cross_corpus': no corpus {test_corpus!r} to test; "
+                         f"corpora: {', '.join(sorted(corpora))}")
+    speakers = _group(manifest, "speaker", "cross_corpus")
+    corpus_of = _speaker_attribute(manifest, "corpus", "cross_corpus")
+    training: dict[str, list[str]] = defaultdict(list)
+    for speaker in sorted(speakers):
+        if corpus_of[speaker] != test_corpus:
+            training[corpus_of[speaker]].append(speaker)
+    valid = [names[0] for names in training.values() if len(names) >= 3]
+    if not valid:
+        largest = max(training.values(), key=len, default=[])
+        if len(largest) < 2:
+            raise ValueError(
+                f"protocol 'cross_corpus': testing {test_corpus!r} leaves no training corpus "
+                "with 2 speakers, one to train on and one to validate on"
+            )
+        valid = largest[:1]
+    test = [speaker for speaker in speakers if corpus_of[speaker] == test_corpus]
+    return [_fold(speakers, test=test, valid=valid)]
 
 
 def _session_partner_folds(manifest: Manifest) -> list[Fold]:

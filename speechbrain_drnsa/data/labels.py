@@ -3,26 +3,33 @@
 A recipe yaml builds its model before any preparation runs (``n_classes``
 follows ``labels``), so the generic CSV recipe reads its label set straight
 from the table: ``labels: !apply:speechbrain_drnsa.data.labels.csv_labels
-[!ref <csv>]``. Reading the table is cheap and writes nothing, so every
-process of a multi-process run may do it.
+[!ref <csv>, !ref <label_map>]``. Reading the table is cheap and writes nothing,
+so every process of a multi-process run may do it.
 """
 
+from collections.abc import Mapping
 from os import PathLike
 
-from speechbrain_drnsa.data.csv_corpus import read_corpus_csv
+from speechbrain_drnsa.data.csv_corpora import CorpusSpec, corpora_labels
 
 __all__ = ["csv_labels"]
 
 
-def csv_labels(csv_path: str | PathLike) -> list[str]:
-    """Return the sorted emotion labels of a corpus CSV.
+def csv_labels(
+    csv_path: str | PathLike | CorpusSpec, label_map: Mapping[str, str | None] | None = None
+) -> list[str]:
+    """Return the sorted emotion labels of a corpus CSV, or of several after a label map.
 
     Arguments
     ---------
-    csv_path : str or PathLike
+    csv_path : str or PathLike, or several
         A corpus CSV (``path, speaker, emotion[, duration]``), see
         :mod:`speechbrain_drnsa.data.csv_corpus`; a missing or malformed
-        file is an error naming it.
+        file is an error naming it. Several: ``[name=path, ...]``, see
+        :mod:`speechbrain_drnsa.data.csv_corpora`.
+    label_map : mapping, optional
+        Emotion renames; only the emotions it names are kept
+        (:func:`~speechbrain_drnsa.data.csv_corpora.map_labels`).
 
     Returns
     -------
@@ -41,4 +48,4 @@ def csv_labels(csv_path: str | PathLike) -> list[str]:
     >>> csv_labels(folder / "c.csv")
     ['angry', 'sad']
     """
-    return sorted({row.emotion for row in read_corpus_csv(csv_path)})
+    return corpora_labels(csv_path, label_map)

@@ -69,6 +69,7 @@ _PREPARE_KINDS = {
     "prepare_iemocap": "iemocap",
     "prepare_emodb": "emodb",
     "prepare_csv_corpus": "csv",
+    "prepare_csv_corpora": "csv",  # several CSVs, or one with a label map
 }
 
 

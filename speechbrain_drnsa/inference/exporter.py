@@ -21,6 +21,7 @@ the written folder is then loaded back with
 
 import io
 import re
+import statistics
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -31,6 +32,8 @@ import safetensors.torch
 import torch
 
 from speechbrain_drnsa import __version__
+from speechbrain_drnsa.data.csv_corpora import read_corpora_record
+from speechbrain_drnsa.data.folds import CROSS_CORPUS_PROTOCOLS
 from speechbrain_drnsa.data.provenance import corpus_provenance
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.lld_sets import OpenSmileLLDSet, frame_extractor
@@ -50,7 +53,8 @@ from speechbrain_drnsa.inference.run_facts import run_facts
 from speechbrain_drnsa.io import (
     remove_stale_temporaries, write_bytes_atomic, write_text_atomic,
 )
-from speechbrain_drnsa.results.report import read_finished_folds
+from speechbrain_drnsa.results.compare import read_runs
+from speechbrain_drnsa.results.report import corpus_means, read_finished_folds
 from speechbrain_drnsa.training.checkpoint import load_checkpoint
 from speechbrain_drnsa.training.lock import lock_holder
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
@@ -117,6 +121,7 @@ def export(
     hop_s: float = 5.0,
     onnx: bool = False,
     partial: bool = False,
+    cross_corpus: str | PathLike | None = None,
 ) -> Path:
     """Write a hub-ready model folder from trained checkpoints.
 
@@ -143,6 +148,10 @@ def export(
         Export the finished folds of an experiment folder in which a training
         is still running (refused otherwise); the card says how many of the
         protocol's folds it holds.
+    cross_corpus : str or PathLike, optional
+        A finished run (or every seed of an experiment) of the same recipe with a
+        cross-corpus protocol (``leave_one_corpus_out``): its UA per test corpus goes
+        to the card beside the source's in-corpus UA per corpus.
 
     Returns
     -------
@@ -206,7 +215,8 @@ def export(
     write_bytes_atomic(safetensors.torch.save(tensors, {"format": "pt"}), out / WEIGHTS_NAME)
     write_text_atomic(config_yaml_text(config), out / CONFIG_NAME)
     write_text_atomic(label_encoder_text(config["labels"]), out / LABELS_NAME)
-    write_text_atomic(model_card(config, facts), out / CARD_NAME)
+    corpora = _corpora(Path(source), checkpoints, cross_corpus)
+    write_text_atomic(model_card(config, facts | {"corpora": corpora}), out / CARD_NAME)
     loaded = load_model_folder(out)  # what was written loads, and fits its config
     if onnx and loaded.functionals_normalizers:
         raise InputFileError(
@@ -322,3 +332,39 @@ def _running_training(source: Path, checkpoints: Mapping[int, Path], partial: bo
         f"{len(checkpoints)} fold(s) have finished ({', '.join(map(str, checkpoints))}). "
         "Wait for it to end, or export the finished folds with --partial (partial=True)"
     )
+
+
+def _corpora(
+    source: Path, checkpoints: Mapping[int, Path], cross_corpus: str | PathLike | None
+) -> dict[str, Any] | None:
+    """What the card says of several corpora: their record, in- and cross-corpus UA.
+
+    The record (``corpora.json``) is the training run's, found in the experiment
+    folder; the in-corpus UA per corpus comes from the exported folds' reports.
+    """
+    folders = [source, *(folder for path in checkpoints.values() for folder in path.parents[:3])]
+    record = next((found for folder in folders
+                   if (found := read_corpora_record(folder)) is not None), None)
+    exported = {fold: metrics for fold, metrics in
+                (read_finished_folds(source) if source.is_dir() else {}).items()
+                if fold in checkpoints}
+    own = {name: scores["UA"] for name, scores in corpus_means(exported).items()}
+    if cross_corpus is None and record is None and not own:
+        return None
+    corpora: dict[str, Any] = {"record": record, "in_corpus": own, "cross_corpus": {}}
+    protocol = next(iter(exported.values()), {}).get("protocol")
+    if protocol in CROSS_CORPUS_PROTOCOLS:  # the exported models' own tests were cross-corpus
+        corpora.update(in_corpus={}, cross_corpus=own, cross_protocol=protocol)
+    if cross_corpus is not None:
+        runs = read_runs(cross_corpus)
+        means = [corpus_means(run) for run in runs.values()]
+        tested = sorted(set().union(*means))
+        if not tested:
+            raise InputFileError(cross_corpus, "its folds have no UA per test corpus: "
+                                 "not a run on several corpora")
+        corpora["cross_corpus"] = {
+            name: statistics.fmean(m[name]["UA"] for m in means if name in m) for name in tested
+        }
+        first = next(iter(next(iter(runs.values())).values()))
+        corpora["cross_protocol"] = str(first.get("protocol", "cross-corpus"))
+    return corpora

@@ -19,7 +19,7 @@ from typing import Any
 
 import ruamel.yaml
 
-__all__ = ["model_card"]
+__all__ = ["corpora_section", "model_card"]
 
 # the card's scores: the run's name, the hub's metric id, its arguments, and the card's wording
 _METRICS = (
@@ -42,6 +42,10 @@ def model_card(config: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
         ``terms``, ``hub_dataset`` when known), ``protocol``, ``folds_total``,
         ``scores`` (or None, with ``scores_note`` saying why), ``license``,
         ``model_name`` and ``running``.
+        For a training on several corpora or with a label map, also
+        ``corpora``: ``record`` (the run's ``corpora.json``), ``in_corpus`` and
+        ``cross_corpus`` (UA per corpus) and ``cross_protocol``; see
+        :func:`corpora_section`.
 
     Returns
     -------
@@ -94,6 +98,7 @@ def model_card(config: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
         *_corpus_lines(corpus, facts.get("protocol")),
         _folds_line(list(config["folds"]), facts.get("folds_total"), facts.get("running")), "",
         *_score_table(scores, facts.get("scores_note")), "",
+        *(corpora_section(facts["corpora"]) if facts.get("corpora") else []),
         "## Use", "",
         "```python",
         "from speechbrain_drnsa.inference import EmotionRecognizer",
@@ -200,3 +205,73 @@ def _score_table(scores: Mapping[str, Any] | None, note: str | None) -> Sequence
         "accuracy; F1: macro F1), of the weights in this folder:", "",
         "| score | value |", "|---|---|", *rows,
     ]
+
+
+def corpora_section(corpora: Mapping[str, Any]) -> list[str]:
+    """The card's lines on the corpora: sizes, label map, in- and cross-corpus UA per corpus.
+
+    Arguments
+    ---------
+    corpora : mapping
+        ``record``: ``{"corpora": {name: {"role", "utterances", "speakers",
+        "emotions", "dropped"}}, "label_map": {...}}`` (a prepared folder's
+        ``corpora.json``) or None; ``in_corpus`` and ``cross_corpus``: UA per
+        corpus; ``cross_protocol``: the protocol of the cross-corpus figures.
+
+    Returns
+    -------
+    list of str
+        Markdown lines, a blank line last.
+
+    Example
+    -------
+    >>> record = {"label_map": {"anger": "angry", "sad": "sad"}, "corpora": {
+    ...     "x": {"role": "train", "utterances": 6, "speakers": 2,
+    ...           "emotions": {"angry": 3, "sad": 3}, "dropped": {"fear": 2}}}}
+    >>> lines = corpora_section({"record": record, "in_corpus": {"x": 0.61},
+    ...                          "cross_corpus": {"x": 0.42},
+    ...                          "cross_protocol": "leave_one_corpus_out"})
+    >>> print("\\n".join(lines[:9]))
+    ## Corpora
+    <BLANKLINE>
+    Label map: anger -> angry, sad -> sad; rows of other emotions were dropped.
+    <BLANKLINE>
+    | corpus | role | utterances | speakers | emotions | dropped by the label map |
+    |---|---|---|---|---|---|
+    | x | train | 6 | 2 | angry 3, sad 3 | fear 2 |
+    <BLANKLINE>
+    UA per corpus (%). In-corpus: the corpus's test speakers, unseen in training ...
+    >>> lines[-2]
+    '| x | 61.0 | 42.0 |'
+    """
+    record = corpora.get("record") or {}
+    lines = ["## Corpora", ""]
+    label_map = record.get("label_map") or {}
+    if label_map:
+        renames = ", ".join(f"{source} -> {target}" for source, target in label_map.items()
+                            if target is not None)
+        lines += [f"Label map: {renames}; rows of other emotions were dropped.", ""]
+    if record.get("corpora"):
+        lines += ["| corpus | role | utterances | speakers | emotions | dropped by the label map |",
+                  "|---|---|---|---|---|---|"]
+        for name, info in record["corpora"].items():
+            emotions = ", ".join(f"{emo} {n}" for emo, n in info["emotions"].items())
+            dropped = ", ".join(f"{emo} {n}" for emo, n in info["dropped"].items()) or "none"
+            lines.append(f"| {name} | {info['role']} | {info['utterances']} | "
+                         f"{info['speakers']} | {emotions} | {dropped} |")
+        lines.append("")
+    in_corpus, cross = corpora.get("in_corpus") or {}, corpora.get("cross_corpus") or {}
+    if in_corpus or cross:
+        lines += [
+            "UA per corpus (%). In-corpus: the corpus's test speakers, unseen in training "
+            "(mean over the folds that test them). Cross-corpus: the whole corpus, none of "
+            "its speakers or recordings seen, by models of the same recipe trained on the "
+            f"other corpora (protocol {corpora.get('cross_protocol', 'cross-corpus')}).", "",
+            "| corpus | in-corpus UA | cross-corpus UA |", "|---|---|---|",
+        ]
+        for name in sorted(set(in_corpus) | set(cross)):
+            cells = [f"{100 * table[name]:.1f}" if name in table else "-"
+                     for table in (in_corpus, cross)]
+            lines.append(f"| {name} | {' | '.join(cells)} |")
+        lines.append("")
+    return lines

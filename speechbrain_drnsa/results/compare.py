@@ -8,7 +8,8 @@ gives UA, WA and macro-F1 as mean ± population std over the folds, the recall
 of each class pooled over all test utterances of all folds and seeds (the sum
 of the confusion matrices), UA per fold, epochs trained per fold (one figure
 per seed) and the mean UA of each seed, whose spread shows what the seed alone
-does.
+does. Experiments on several corpora (fold reports with ``corpora``) add UA per
+test corpus: each corpus's UA averaged over the folds that test it and the seeds.
 """
 
 import statistics
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.results.report import read_finished_folds
+from speechbrain_drnsa.results.report import corpus_means, read_finished_folds
 from speechbrain_drnsa.results.scores import SCORE_NAMES
 from speechbrain_drnsa.results.stats import pair_runs, paired_wilcoxon
 
@@ -119,6 +120,8 @@ def comparison_table(
     if unknown:
         raise ValueError(f"no row named {unknown[0]!r} to pair with; rows: {list(experiments)}")
     every_runs = {name: read_runs(folder) for name, folder in experiments.items()}
+    by_corpus = any("corpora" in m for runs in every_runs.values()
+                    for folds in runs.values() for m in folds.values())
     rows, labels = [], None
     for name, folder in experiments.items():
         runs = every_runs[name]
@@ -129,9 +132,10 @@ def comparison_table(
             raise InputFileError(folder, f"labels {sorted(run_labels)} differ from {labels}")
         tests = [_paired_cell(runs, every_runs[ref]) if ref != name else "(reference)"
                  for ref in references]
-        rows.append(_row(name, runs, tests))
+        rows.append(_row(name, runs, tests, by_corpus))
     header = ["system", *SCORE_NAMES, *(f"recall {label}" for label in labels)]
-    header += ["UA per fold", "epochs per fold", "mean UA per seed"]
+    header += ["UA per fold", *(["UA per test corpus"] if by_corpus else []),
+               "epochs per fold", "mean UA per seed"]
     header += [f"UA vs {ref}: mean difference (Wilcoxon p, pairs)" for ref in references]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + rows) + "\n"
@@ -144,7 +148,7 @@ def _paired_cell(runs: Runs, reference: Runs) -> str:
         return f"not paired: {err}"
 
 
-def _row(name: str, runs: Runs, tests: Sequence[str] = ()) -> str:
+def _row(name: str, runs: Runs, tests: Sequence[str] = (), by_corpus: bool = False) -> str:
     folds = sorted(next(iter(runs.values())))
     # each fold's scores averaged over the seeds, then mean and std over the folds
     per_fold = {
@@ -167,8 +171,21 @@ def _row(name: str, runs: Runs, tests: Sequence[str] = ()) -> str:
         *scores,
         *(f"{r:.3f}" for r in recall),
         ", ".join(f"{ua:.3f}" for ua in per_fold["UA"]),
+        *([_corpus_cell(runs)] if by_corpus else []),
         ", ".join(epochs),
         ", ".join(seed_means),
         *tests,
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def _corpus_cell(runs: Runs) -> str:
+    """UA per test corpus: over the folds that test it (corpus_means), then over the seeds."""
+    means = [corpus_means(run) for run in runs.values()]
+    corpora = sorted(set().union(*means))
+    if not corpora:
+        return "-"
+    return ", ".join(
+        f"{corpus} {statistics.fmean(m[corpus]['UA'] for m in means if corpus in m):.3f}"
+        for corpus in corpora
+    )

@@ -24,7 +24,7 @@ from speechbrain_drnsa.results.report import (
     write_fold_report,
     write_summary,
 )
-from speechbrain_drnsa.results.scores import Evaluation, scores_from_confusion
+from speechbrain_drnsa.results.scores import Evaluation, scores_by_corpus, scores_from_confusion
 
 __all__ = ["write_ensemble"]
 
@@ -94,10 +94,16 @@ def write_ensemble(
             predictions=[(u, t, labels[p]) for u, t, p in zip(ids, truths, predicted)],
             probabilities=probabilities.tolist(),
         )
+        # several corpora: a merged manifest's ids start with their corpus ("savee.DC_a01")
+        corpora = finished[next(iter(finished))][fold].get("corpora", {})
+        by_corpus = scores_by_corpus(
+            evaluation, {utt: corpus for utt in ids if (corpus := utt.split(".", 1)[0]) in corpora}
+        )
         reports[fold] = write_fold_report(
             fold_folder(output_folder, fold),
             evaluation,
-            {"fold": fold, "ensemble_of": [str(run) for run in finished]},
+            {"fold": fold, "ensemble_of": [str(run) for run in finished],
+             **({"corpora": by_corpus} if by_corpus else {})},
         )
     return write_summary(
         output_folder, reports, title or f"ensemble of {len(finished)} runs (mean probabilities)"

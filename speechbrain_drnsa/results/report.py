@@ -34,6 +34,7 @@ from speechbrain_drnsa.results.scores import Evaluation
 
 __all__ = [
     "METRICS_FILE",
+    "corpus_means",
     "fold_folder",
     "read_finished_folds",
     "read_fold_metrics",
@@ -210,11 +211,53 @@ def summarize(folds: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
         for fold, metrics in sorted(folds.items())
     ]
     columns = {name: [row[name] for row in rows] for name in SCORE_NAMES}
+    corpora = corpus_means(folds)
     return {
         "folds": rows,
         "mean": {name: statistics.fmean(values) for name, values in columns.items()},
         "std": {name: statistics.pstdev(values) for name, values in columns.items()},
         "wall_time_s": sum(row["wall_time_s"] for row in rows),
+        **({"corpora": corpora} if corpora else {}),
+    }
+
+
+def corpus_means(folds: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Scores per test corpus: each corpus's scores averaged over the folds that test it.
+
+    Arguments
+    ---------
+    folds : mapping
+        ``{fold: metrics}``; folds of several corpora have ``corpora``
+        (``{corpus: {"UA", "WA", "F1", "n_test"}}``, see
+        :func:`~speechbrain_drnsa.results.scores.scores_by_corpus`).
+
+    Returns
+    -------
+    dict
+        ``{corpus: {"UA", "WA", "F1", "n_test", "folds"}}``: mean scores over
+        those folds, their test utterances and the fold numbers; empty for one
+        unnamed corpus.
+
+    Example
+    -------
+    >>> folds = {0: {"corpora": {"x": {"UA": 0.5, "WA": 0.5, "F1": 0.5, "n_test": 4}}},
+    ...          1: {"corpora": {"x": {"UA": 0.7, "WA": 0.7, "F1": 0.7, "n_test": 4},
+    ...                          "y": {"UA": 0.4, "WA": 0.4, "F1": 0.4, "n_test": 2}}}}
+    >>> means = corpus_means(folds)
+    >>> round(means["x"]["UA"], 6), means["x"]["folds"], means["y"]["n_test"]
+    (0.6, [0, 1], 2)
+    """
+    tested: dict[str, dict[int, Mapping[str, Any]]] = {}
+    for fold, metrics in sorted(folds.items()):
+        for corpus, scores in (metrics.get("corpora") or {}).items():
+            tested.setdefault(corpus, {})[fold] = scores
+    return {
+        corpus: {
+            **{name: statistics.fmean(s[name] for s in by_fold.values()) for name in SCORE_NAMES},
+            "n_test": sum(s["n_test"] for s in by_fold.values()),
+            "folds": list(by_fold),
+        }
+        for corpus, by_fold in sorted(tested.items())
     }
 
 
@@ -274,6 +317,13 @@ def write_summary(
         lines.append(_markdown_row(row["fold"], row, row["n_test"], row["wall_time_s"]))
     lines.append(_markdown_row("mean", summary["mean"], "", ""))
     lines.append(_markdown_row("std", summary["std"], "", ""))
+    if summary.get("corpora"):
+        lines += [
+            "", "Per test corpus: each corpus's scores, averaged over the folds that test it.", "",
+            "| test corpus | UA | WA | F1 | test utts | folds |", "|---|---|---|---|---|---|",
+            *(_markdown_row(corpus, scores, scores["n_test"], len(scores["folds"]))
+              for corpus, scores in summary["corpora"].items()),
+        ]
     path = folder / "summary.md"
     write_text_atomic("\n".join(lines) + "\n", path)
     return path

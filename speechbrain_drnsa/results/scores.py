@@ -12,6 +12,7 @@ neither in the targets nor predicted is left out of the mean; a class that
 is predicted but absent from the targets counts with recall 0.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +29,7 @@ __all__ = [
     "Evaluation",
     "confusion_matrix",
     "emotion_scores",
+    "scores_by_corpus",
     "scores_from_confusion",
 ]
 
@@ -160,4 +162,45 @@ def scores_from_confusion(matrix: torch.Tensor) -> dict[str, float]:
         "UA": recall[present].mean().item(),
         "WA": (true_positives.sum() / matrix.sum()).item(),
         "F1": f1[present].mean().item(),
+    }
+
+
+def scores_by_corpus(
+    evaluation: Evaluation, corpus_of: Mapping[str, str]
+) -> dict[str, dict[str, float]]:
+    """UA, WA, macro-F1 and test size of each corpus among a test's utterances.
+
+    Arguments
+    ---------
+    evaluation : Evaluation
+        A test's predictions.
+    corpus_of : mapping
+        Utterance id to its corpus; utterances it lacks are left out.
+
+    Returns
+    -------
+    dict
+        ``{corpus: {"UA", "WA", "F1", "n_test"}}`` from each corpus's own confusion
+        matrix (:func:`scores_from_confusion`), corpora sorted; empty when no
+        utterance has a corpus.
+
+    Example
+    -------
+    >>> ev = Evaluation({}, [], ["neu", "ang"], [("x.1", "neu", "neu"), ("x.2", "ang", "neu"),
+    ...                                          ("y.1", "ang", "ang")])
+    >>> scores_by_corpus(ev, {"x.1": "x", "x.2": "x", "y.1": "y"})["x"]
+    {'UA': 0.5, 'WA': 0.5, 'F1': 0.333..., 'n_test': 2}
+    """
+    index = {label: i for i, label in enumerate(evaluation.labels)}
+    matrices: dict[str, torch.Tensor] = {}
+    for utt, true, predicted in evaluation.predictions:
+        if utt not in corpus_of:
+            continue
+        matrix = matrices.setdefault(
+            corpus_of[utt], torch.zeros(len(index), len(index), dtype=torch.long)
+        )
+        matrix[index[true], index[predicted]] += 1
+    return {
+        corpus: {**scores_from_confusion(matrix), "n_test": int(matrix.sum())}
+        for corpus, matrix in sorted(matrices.items())
     }

@@ -69,6 +69,11 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from speechbrain_drnsa.data.csv_corpora import (
+    CORPORA_RECORD_NAME,
+    corpus_of,
+    read_corpora_record,
+)
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.io import (
     load_json,
@@ -78,6 +83,7 @@ from speechbrain_drnsa.io import (
 )
 from speechbrain_drnsa.results import report
 from speechbrain_drnsa.results.ensemble import write_ensemble
+from speechbrain_drnsa.results.scores import scores_by_corpus
 from speechbrain_drnsa.training.checkpoint import (
     AtomicCheckpointIO,
     CheckpointWriteError,
@@ -135,6 +141,10 @@ def run_folds(hparams: Mapping[str, Any], prepared: PreparedData, hparams_text: 
     # one run per experiment folder; other ranks of a distributed run share the main one's
     lock = experiment_lock if _is_main_process() else contextlib.nullcontext
     with lock(hparams["experiment_folder"]):
+        corpora = read_corpora_record(prepared.manifest.parent)
+        if corpora is not None and _is_main_process():
+            # the corpora, their sizes and label map, for the reports and the model card
+            write_json_atomic(corpora, Path(hparams["experiment_folder"]) / CORPORA_RECORD_NAME)
         for fold in folds:
             train_fold(hparams, prepared, fold, hparams_text)
 
@@ -186,7 +196,7 @@ def train_fold(
     metrics: dict[str, Any] = {}
     if trainer.is_global_zero:
         metrics = _report(hparams, fold, folder, module, trainer, tested, averaged, started,
-                          retrained, prepared.num_folds)
+                          retrained, prepared.num_folds, load_json(prepared.manifest))
     trainer.strategy.barrier()
     return metrics
 
@@ -360,9 +370,12 @@ def _report(
     started: float,
     retrained: Mapping[str, Any],
     num_folds: int,
+    manifest: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
     """Write the fold's report from its test evaluation and training record."""
     record = load_json(folder / "checkpoints" / TRAINED_RECORD_NAME)
+    # several corpora: the scores of each corpus tested, for UA per test corpus
+    corpora = scores_by_corpus(module.evaluation, corpus_of(manifest))
     return report.write_fold_report(
         folder,
         module.evaluation,
@@ -378,6 +391,7 @@ def _report(
             "world_size": trainer.world_size,
             "train_utterances_per_rank": record["train_utterances_per_rank"],
             **retrained,
+            **({"corpora": corpora} if corpora else {}),
             "wall_time_s": round(time.monotonic() - started, 1),
         },
     )
