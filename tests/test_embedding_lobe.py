@@ -8,7 +8,7 @@ from speechbrain.nnet.losses import AdditiveAngularMargin, LogSoftmaxWrapper
 from speechbrain_drnsa.lobes import DNNClassifier, DRNEncoder, DRNMHSAEmbedding, LSTMPooling
 
 TINY = {"channels": [8, 8, 16, 16, 16], "blocks": [1, 1, 1, 1, 1], "lstm_hidden": 12}
-# hparams/drn_mhsa.yaml's header: encoder 8,933,760 + pooling 788,480 parameters on 17 LLDs
+# the packaged drn_mhsa.yaml: encoder 8,933,760 + pooling 788,480 parameters on 17 LLDs
 PAPER_ENCODER_AND_POOLING = 8_933_760 + 788_480
 
 
