@@ -5,6 +5,8 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.lobes.features import Fbank
 
 from readme_yaml import readme_recipe_yaml
+from test_embedding_from_folder import _model_folder
+from speechbrain_drnsa.inference.folder import load_model_folder
 from speechbrain_drnsa.lobes import DRNMHSAEmbedding
 
 # What the blocks refer to in the stock recipes' yaml: IEMOCAP emotion (out_n_neurons 4),
@@ -30,8 +32,8 @@ def _paper_widths(embedding_model: DRNMHSAEmbedding) -> list[int]:
     return [block.conv1.out_channels for block in embedding_model.encoder.blocks]
 
 
-def test_readme_has_both_blocks():
-    assert set(readme_recipe_yaml()) == {"iemocap-voxceleb", "commonlanguage"}
+def test_readme_has_every_block():
+    assert set(readme_recipe_yaml()) == {"iemocap-voxceleb", "commonlanguage", "from-model-folder"}
 
 
 def test_iemocap_and_voxceleb_block_replaces_ecapa_and_its_classifier():
@@ -61,3 +63,11 @@ def test_commonlanguage_block_sets_the_embedding_and_an_empty_pretrainer(tmp_pat
     feats, lens = _fbank_batch()
     # CommonLanguage's train.py passes no lengths
     assert hparams["classifier"](embedding_model.eval()(feats)).shape == (2, 1, 45)
+
+
+def test_model_folder_block_loads_the_named_fold(tmp_path):
+    folder = _model_folder(tmp_path / "model", folds=[1, 2])
+    block = readme_recipe_yaml()["from-model-folder"].replace("path/to/model_folder", str(folder))
+    embedding_model = load_hyperpyyaml(block)["embedding_model"]
+    fold_1 = load_model_folder(folder).models[0]
+    assert torch.equal(embedding_model.pooling.lstm.weight_hh_l0, fold_1.pooling.lstm.weight_hh_l0)
