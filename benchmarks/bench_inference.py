@@ -12,7 +12,7 @@ Prints a markdown section with:
 3. files per second over EmoDB's files with 1 and 2 worker processes;
 4. peak resident memory and time to classify a one-hour file.
 
-The DRN-MHSA model is ``hparams/drn_mhsa.yaml`` (9.9M parameters, 4 classes,
+The DRN-MHSA model is ``speechbrain_drnsa/hparams/drn_mhsa.yaml`` (9.9M parameters, 4 classes,
 one fold) with random weights: time does not depend on the values. The 5 s
 utterance and the one-hour file are EmoDB speech when ``../shared/data/emodb``
 exists, a synthetic speech-like signal otherwise.
@@ -40,6 +40,7 @@ import safetensors.torch
 import soundfile
 import torch
 
+from speechbrain_drnsa import hparams_path
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.inference import EmotionRecognizer
 from speechbrain_drnsa.inference.architecture import build_from_spec, spec_from_model_yaml
@@ -85,8 +86,8 @@ def _speech(seconds: float) -> tuple[np.ndarray, str]:
 
 
 def _model_folder(folder: Path) -> Path:
-    """A one-fold model folder of hparams/drn_mhsa.yaml with random weights, and its ONNX graph."""
-    text = (ROOT / "hparams" / "drn_mhsa.yaml").read_text()
+    """A one-fold model folder of the packaged drn_mhsa.yaml, random weights, and its ONNX graph."""
+    text = hparams_path("drn_mhsa.yaml").read_text()
     spec = spec_from_model_yaml(text, {"n_classes": len(LABELS)})
     torch.manual_seed(0)
     model = build_from_spec(spec, "drn_mhsa.yaml")

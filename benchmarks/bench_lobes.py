@@ -22,13 +22,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from hyperpyyaml import load_hyperpyyaml
 from torch.utils import flop_counter
 
-HPARAMS = Path(__file__).resolve().parents[1] / "hparams"
+from speechbrain_drnsa import hparams_path
+
+HPARAMS = hparams_path()
 VARIANTS = ("drn_mhsa", "drn_sha", "drn", "cnn_res", "cnn")
 FRAMES_PER_SECOND = 100
 BATCH_SIZE = 8

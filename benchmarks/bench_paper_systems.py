@@ -26,10 +26,12 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from torch.utils import flop_counter
 
+from speechbrain_drnsa import hparams_path
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_lobes import _machine  # noqa: E402  (also registers the CPU FLOP formulas)
 
-HPARAMS = Path(__file__).resolve().parents[1] / "hparams"
+HPARAMS = hparams_path()
 SYSTEMS = ("xia2017", "poria2016", "poria2017", "mirsamadi2017",
            "cnn", "cnn_res", "drn", "drn_sha", "drn_mhsa")
 FRAMES_PER_SECOND = 100

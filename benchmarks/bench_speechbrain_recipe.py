@@ -14,7 +14,7 @@ jobs sharing the cores weigh on both alike:
   batches of 16; loader workers 0 and 1 (the yaml's 2 oversubscribes two
   cores), the faster one is the reference;
 * **ours**: ``SERModule`` + ``SERDataModule`` (length-bucketed batches of 16,
-  no loader workers) with the full-width DRN-MHSA of ``hparams/drn_mhsa.yaml``
+  no loader workers) with the full-width DRN-MHSA of ``speechbrain_drnsa/hparams/drn_mhsa.yaml``
   (9.9M parameters), reading the openSMILE feature cache. The one-off
   extraction that fills the cache is timed and reported apart.
 

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from speechbrain_drnsa import hparams_path
+
 DEMO_WIDTHS = {
     "channels": [8, 16, 32, 48, 64],
     "out_channels": 64,
@@ -34,7 +36,7 @@ DEMO_WIDTHS = {
 }
 BATCH_SIZE = 16
 PAIRS = 5
-MODEL_FILE = Path(__file__).resolve().parents[1] / "hparams" / "drn_mhsa.yaml"
+MODEL_FILE = hparams_path("drn_mhsa.yaml")
 
 
 def _data(root: Path, normalizer):

@@ -3,7 +3,7 @@
 # side by side on one GPU machine, one process per system and seed:
 #   - Table 2, five systems x three seeds (recipes/IEMOCAP/reproduce.py --corpus=emodb);
 #   - the small-corpus system with ComParE_2016 functionals, per-speaker and training-part
-#     normalisation, and at full width (hparams/drn_mhsa_functionals.yaml as published, dropout
+#     normalisation, and at full width (speechbrain_drnsa/hparams/drn_mhsa_functionals.yaml as published, dropout
 #     0.2), three seeds each.
 # Then the seed summaries, seed ensembles and table2.md/csv, and the results (no checkpoints)
 # as a tarball. Run from the repository root on a machine with a GPU and >= 16 cores:

@@ -1,11 +1,10 @@
 """The Table 1 baselines' lobes: padding never matters, sizes match the paper, folders load."""
 
-from pathlib import Path
-
 import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
+from speechbrain_drnsa import hparams_path
 from speechbrain_drnsa.inference.architecture import build_from_spec, spec_from_model_yaml
 from speechbrain_drnsa.lobes import (
     AttentionPooling,
@@ -17,7 +16,7 @@ from speechbrain_drnsa.lobes import (
     RecurrentEncoder,
 )
 
-HPARAMS = Path(__file__).resolve().parents[1] / "hparams"
+HPARAMS = hparams_path()
 # The paper's Table 1 sizes; the yamls are balanced within 5% (4 classes).
 PAPER_PARAMETERS = {
     "xia2017": 9.5e6,

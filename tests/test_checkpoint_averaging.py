@@ -6,12 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from speechbrain_drnsa import hparams_path
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.training.checkpoint import average_checkpoint_files
 from speechbrain_drnsa.training.hparams import load_recipe_hparams
 
 # a real model definition: loading recipe hparams checks the model against the labels
-MODEL_FILE = str(Path(__file__).resolve().parents[1] / "hparams" / "drn_mhsa.yaml")
+MODEL_FILE = str(hparams_path("drn_mhsa.yaml"))
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "IEMOCAP"
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from ruamel import yaml
 
+from speechbrain_drnsa import hparams_path
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.lld_sets import FRAME_FEATURE_SIZES, OpenSmileLLDSet
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
@@ -15,7 +16,7 @@ from speechbrain_drnsa.inference import EmotionRecognizer, export
 from speechbrain_drnsa.training.hparams import recipe_model_overrides
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
 
-MODEL = Path(__file__).resolve().parents[1] / "hparams" / "drn_mhsa.yaml"
+MODEL = hparams_path("drn_mhsa.yaml")
 
 
 @pytest.mark.parametrize("feature_set", ["eGeMAPSv02", "ComParE_2016"])

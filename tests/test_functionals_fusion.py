@@ -9,6 +9,7 @@ import pytest
 import torch
 from ruamel import yaml
 
+from speechbrain_drnsa import hparams_path
 from speechbrain_drnsa.cli import main
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.functionals import FEATURE_SET_SIZES, FEATURE_SETS
@@ -17,7 +18,7 @@ from speechbrain_drnsa.inference.explain import explain_file
 from speechbrain_drnsa.training.hparams import build_model, recipe_model_overrides
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
 
-FUSION_MODEL = Path(__file__).resolve().parents[1] / "hparams" / "drn_mhsa_functionals.yaml"
+FUSION_MODEL = hparams_path("drn_mhsa_functionals.yaml")
 
 
 def test_a_fusion_model_trains_on_llds_and_functionals(train_tiny, tmp_path):

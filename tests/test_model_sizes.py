@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 from hyperpyyaml import load_hyperpyyaml
 
+from speechbrain_drnsa import hparams_path
 from speechbrain_drnsa.lobes import DRNEncoder, EmotionClassifier
 
-HPARAMS = Path(__file__).resolve().parents[1] / "hparams"
+HPARAMS = hparams_path()
 PAPER_PARAMETERS = 9.9e6
 # (residual, dilation, attention_heads, tolerance): the proposed model within 2%,
 # the ablations parameter-balanced within 5%.

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from speechbrain_drnsa import hparams_path
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.training.hparams import build_model
 from speechbrain_drnsa.training.pretrained import load_pretrained_weights, resolve_checkpoint
 from speechbrain_drnsa.training.hparams import load_recipe_hparams
 
 # a real model definition: loading recipe hparams checks the model against the labels
-MODEL_FILE = str(Path(__file__).resolve().parents[1] / "hparams" / "drn_mhsa.yaml")
+MODEL_FILE = str(hparams_path("drn_mhsa.yaml"))
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_WIDTHS = {"channels": [4, 4, 8, 8, 8], "out_channels": 8, "lstm_hidden": 8, "lin_neurons": [8]}
@@ -29,7 +30,7 @@ def pretrained_fold(train_tiny, tmp_path_factory) -> Path:
 
 def _tiny_model(n_classes: int) -> torch.nn.Module:
     overrides = {**TINY_WIDTHS, "n_classes": n_classes}
-    return build_model(ROOT / "hparams" / "drn_mhsa.yaml", overrides)[0]
+    return build_model(hparams_path("drn_mhsa.yaml"), overrides)[0]
 
 
 def _weights(fold: Path) -> dict[str, torch.Tensor]:
@@ -64,10 +65,10 @@ def test_other_labels_keep_a_fresh_output_layer_and_copy_the_rest(pretrained_fol
 
 
 def test_another_architecture_or_file_is_a_clear_error(pretrained_fold, tmp_path):
-    wider = build_model(ROOT / "hparams" / "drn_mhsa.yaml", {**TINY_WIDTHS, "lstm_hidden": 16})[0]
+    wider = build_model(hparams_path("drn_mhsa.yaml"), {**TINY_WIDTHS, "lstm_hidden": 16})[0]
     with pytest.raises(InputFileError, match="other widths: .*pooling"):
         load_pretrained_weights(wider, pretrained_fold, ["neu", "hap", "sad", "ang"])
-    cnn = build_model(ROOT / "hparams" / "cnn.yaml", {"n_classes": 4})[0]
+    cnn = build_model(hparams_path("cnn.yaml"), {"n_classes": 4})[0]
     with pytest.raises(InputFileError, match="another architecture"):
         load_pretrained_weights(cnn, pretrained_fold, ["neu", "hap", "sad", "ang"])
     junk = tmp_path / "junk.ckpt"

@@ -11,6 +11,7 @@ import torch
 from speechbrain.dataio.batch import PaddedBatch
 from torch import nn
 
+from speechbrain_drnsa import hparams_path
 from speechbrain_drnsa.data.csv_corpus import prepare_csv_corpus
 from speechbrain_drnsa.data.emodb import CLASS_SETS
 from speechbrain_drnsa.data.iemocap import MANIFEST_NAME as IEMOCAP_MANIFEST
@@ -22,7 +23,7 @@ from speechbrain_drnsa.training.module import CHECKPOINT_KEY, SERModule
 from speechbrain_drnsa.training.hparams import load_recipe_hparams
 
 # a real model definition: loading recipe hparams checks the model against the labels
-MODEL_FILE = str(Path(__file__).resolve().parents[1] / "hparams" / "drn_mhsa.yaml")
+MODEL_FILE = str(hparams_path("drn_mhsa.yaml"))
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TINY = [

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from speechbrain_drnsa import hparams_path
 from speechbrain_drnsa.training.hparams import (
     UnknownKeyError,
     load_recipe_hparams,
@@ -28,7 +29,7 @@ def _train_main():
 def test_every_recipe_loads_its_model_over_the_shared_settings(name):
     hparams, text = load_recipe_hparams(RECIPE / "hparams" / f"{name}.yaml", {"data_folder": "x"})
     assert hparams["experiment"] == name
-    assert hparams["model_file"] == RECIPE.parents[1] / "hparams" / f"{name}.yaml"
+    assert hparams["model_file"] == hparams_path(f"{name}.yaml")
     assert hparams["model_file"].is_file()
     assert hparams["experiment_folder"] == f"results/{name}/1234"
     assert hparams["lr"] == pytest.approx(1e-4)

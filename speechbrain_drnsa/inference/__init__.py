@@ -1,12 +1,18 @@
-"""Use and share trained models: export to a safe model folder, load it, classify audio."""
+"""Use and share trained models: export to a safe model folder, load it, classify audio.
+
+``load_embedding_model`` starts a SpeechBrain recipe's ``embedding_model`` from a folder.
+"""
 
 from typing import Any
 
+from speechbrain_drnsa.inference.embedding import load_embedding_model
 from speechbrain_drnsa.inference.hub import push
 from speechbrain_drnsa.inference.recognizer import EmotionRecognizer
 from speechbrain_drnsa.inference.windows import FileResult, WindowResult
 
-__all__ = ["EmotionRecognizer", "FileResult", "WindowResult", "export", "push"]
+__all__ = [
+    "EmotionRecognizer", "FileResult", "WindowResult", "export", "load_embedding_model", "push",
+]
 
 
 def __getattr__(name: str) -> Any:

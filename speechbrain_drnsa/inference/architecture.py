@@ -128,7 +128,7 @@ def spec_from_model_yaml(
     Arguments
     ---------
     text : str
-        A model yaml such as ``hparams/drn_mhsa.yaml`` (as a checkpoint keeps it).
+        A model yaml such as ``speechbrain_drnsa/hparams/drn_mhsa.yaml`` (as a checkpoint keeps it).
     overrides : mapping, optional
         Its overrides (``model_overrides`` plus ``n_classes``).
     path : str or PathLike

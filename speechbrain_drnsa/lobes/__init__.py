@@ -1,11 +1,15 @@
 """Lobes of the DRN-MHSA emotion classifier: encoder, LSTM pooling, dense classifier.
 
+``DRNMHSAEmbedding`` joins the encoder and the pooling behind ECAPA-TDNN's interface,
+for SpeechBrain's stock recipes.
+
 Each takes keyword arguments with defaults, so a SpeechBrain yaml can build it
 with ``!new:speechbrain_drnsa.lobes.DRNEncoder``.
 """
 
 from speechbrain_drnsa.lobes.classifier import DNNClassifier
 from speechbrain_drnsa.lobes.drn import DRNEncoder
+from speechbrain_drnsa.lobes.embedding import DRNMHSAEmbedding
 from speechbrain_drnsa.lobes.fusion import FunctionalsFusionClassifier
 from speechbrain_drnsa.lobes.frame_encoders import ConvEncoder, DeltaFeatures, RecurrentEncoder
 from speechbrain_drnsa.lobes.masked_pooling import AttentionPooling, MaskedStatisticsPooling
@@ -15,6 +19,7 @@ from speechbrain_drnsa.lobes.pooling import LSTMPooling
 __all__ = [
     "DNNClassifier",
     "DRNEncoder",
+    "DRNMHSAEmbedding",
     "EmotionClassifier",
     "FunctionalsFusionClassifier",
     "LSTMPooling",

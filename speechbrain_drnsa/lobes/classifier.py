@@ -31,6 +31,12 @@ class DNNClassifier(nn.Module):
     >>> classifier = DNNClassifier(input_size=8, lin_neurons=[16], out_neurons=4)
     >>> classifier(torch.randn(3, 8)).shape
     torch.Size([3, 4])
+
+    Any leading dimensions pass through, so it also takes a ``DRNMHSAEmbedding``'s
+    ``(batch, 1, n)`` embeddings, as SpeechBrain's recipes pass them:
+
+    >>> classifier(torch.randn(3, 1, 8)).shape
+    torch.Size([3, 1, 4])
     """
 
     def __init__(
@@ -54,11 +60,11 @@ class DNNClassifier(nn.Module):
         Arguments
         ---------
         x : torch.Tensor
-            ``(batch, input_size)``.
+            ``(batch, input_size)``, or ``(..., input_size)`` (e.g. ``(batch, 1, input_size)``).
 
         Returns
         -------
         torch.Tensor
-            Logits ``(batch, out_neurons)``.
+            Logits ``(batch, out_neurons)`` (``(..., out_neurons)``).
         """
         return self.layers(x)

@@ -19,7 +19,7 @@ SpeechBrain's ``parse_arguments`` owns ``--precision`` (fp32/fp16/bf16) and
 other ``Brain`` run options, which would swallow Lightning's precision names,
 so :func:`parse_command_line` reads ``--key=value`` overrides itself, with
 the same syntax and YAML-typed values. :func:`build_model` builds the
-``model`` of a model yaml (``hparams/drn_mhsa.yaml`` ...).
+``model`` of a model yaml (``speechbrain_drnsa/hparams/drn_mhsa.yaml`` ...).
 """
 
 import difflib
@@ -327,7 +327,8 @@ def recipe_model_overrides(hparams: Mapping[str, Any]) -> dict[str, Any]:
 
     Example
     -------
-    >>> hparams = {"model_file": "hparams/drn_mhsa_functionals.yaml", "labels": ["a", "b"],
+    >>> from speechbrain_drnsa import hparams_path
+    >>> hparams = {"model_file": hparams_path("drn_mhsa_functionals"), "labels": ["a", "b"],
     ...            "model_overrides": {"lstm_hidden": 8}, "functionals": "ComParE_2016"}
     >>> recipe_model_overrides(hparams)
     {'lstm_hidden': 8, 'n_classes': 2, 'functionals_size': 6373}
@@ -362,7 +363,7 @@ def build_model(
     Arguments
     ---------
     model_file : str or Path
-        A yaml defining ``model`` (e.g. ``hparams/drn_mhsa.yaml``).
+        A yaml defining ``model`` (e.g. ``speechbrain_drnsa/hparams/drn_mhsa.yaml``).
     overrides : mapping, optional
         Overrides of the yaml's keys, e.g. ``{"n_classes": 4}``.
 

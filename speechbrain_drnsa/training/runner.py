@@ -23,7 +23,7 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
     One fold to run (``None``: all), class names, seed of the model and batch
     order, the protocol's name (for the reports).
 ``model_file``, ``model_overrides``
-    A model yaml (``hparams/drn_mhsa.yaml`` ...) defining ``model``, and
+    A model yaml (``speechbrain_drnsa/hparams/drn_mhsa.yaml`` ...) defining ``model``, and
     overrides for it; ``n_classes`` is set from ``labels``.
 ``lr``, ``weight_decay``, ``scheduler``, ``label_smoothing``, ``augment``, ``mixup_alpha``
     Settings of :class:`~speechbrain_drnsa.training.module.SERModule`.
@@ -35,7 +35,7 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
 ``functionals``
     ``eGeMAPSv02`` or ``ComParE_2016``: the utterances' functionals, normalised
     like the LLDs, go to the model as a third input (a model yaml such as
-    ``hparams/drn_mhsa_functionals.yaml``); None: LLDs only.
+    ``speechbrain_drnsa/hparams/drn_mhsa_functionals.yaml``); None: LLDs only.
 ``init_from``
     A checkpoint (or a finished fold's folder) whose weights start every
     fold's model (:func:`~speechbrain_drnsa.training.pretrained.load_pretrained_weights`).

@@ -121,5 +121,5 @@ def _check_functionals_input(model: torch.nn.Module, hparams: Mapping[str, Any])
         raise InputFileError(
             hparams["model_file"],
             f"functionals: {hparams['functionals']} is set but the model does not take them; "
-            "use a model yaml such as hparams/drn_mhsa_functionals.yaml",
+            "use a model yaml such as speechbrain_drnsa/hparams/drn_mhsa_functionals.yaml",
         )
