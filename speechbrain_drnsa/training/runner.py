@@ -58,6 +58,7 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
 """
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -184,8 +185,8 @@ def train_fold(
     trainer.test(module, datamodule=data, ckpt_path=tested)
     metrics: dict[str, Any] = {}
     if trainer.is_global_zero:
-        metrics = _report(hparams, fold, folder, module, trainer, tested, averaged, started,
-                          retrained)
+        metrics = _report(hparams, prepared, fold, folder, module, trainer, tested, averaged,
+                          started, retrained)
     trainer.strategy.barrier()
     return metrics
 
@@ -350,6 +351,7 @@ def _select(
 
 def _report(
     hparams: Mapping[str, Any],
+    prepared: PreparedData,
     fold: int,
     folder: Path,
     module: SERModule,
@@ -361,9 +363,12 @@ def _report(
 ) -> dict[str, Any]:
     """Write the fold's report from its test evaluation and training record."""
     record = load_json(folder / "checkpoints" / TRAINED_RECORD_NAME)
+    manifest = load_json(prepared.manifest)
+    # each utterance's speaker, so that comparisons can resample the test speakers
+    speakers = [manifest[utt_id]["speaker"] for utt_id, *_ in module.evaluation.predictions]
     return report.write_fold_report(
         folder,
-        module.evaluation,
+        dataclasses.replace(module.evaluation, speakers=speakers),
         {
             "fold": fold,
             "protocol": hparams["protocol"],
