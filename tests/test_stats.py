@@ -97,7 +97,7 @@ def test_folds_are_the_pairs_and_seeds_are_averaged_first():
     test = paired_wilcoxon(scores_a, scores_b)
     # five folds all in favour: the smallest two-sided p the signed-rank test can give
     assert (test.pairs, test.unit, round(test.p_value, 4)) == (5, "folds", 0.0625)
-    assert str(test).endswith("(p 0.062, 5 folds)")
+    assert str(test).endswith("(p 0.0625, 5 folds)")
     with pytest.raises(ValueError, match="share no finished fold"):
         pair_folds(a, {"svm": {7: {"UA": 0.7}}})
 

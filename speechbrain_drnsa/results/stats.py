@@ -54,7 +54,7 @@ class PairedTest:
     Example
     -------
     >>> str(PairedTest(5, 0.031, 0.0625))
-    '+0.031 (p 0.062, 5 folds)'
+    '+0.031 (p 0.0625, 5 folds)'
     """
 
     pairs: int
@@ -63,7 +63,7 @@ class PairedTest:
     unit: str = "folds"
 
     def __str__(self) -> str:
-        return f"{self.mean_difference:+.3f} (p {self.p_value:.2g}, {self.pairs} {self.unit})"
+        return f"{self.mean_difference:+.3f} (p {self.p_value:.3g}, {self.pairs} {self.unit})"
 
 
 @dataclass(frozen=True)
