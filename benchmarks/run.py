@@ -5,12 +5,16 @@ markdown section of measured numbers. This runner starts each in its own
 process (so peak-memory figures do not leak between them), keeps what each
 prints in ``benchmarks/results/<topic>.md`` with the machine it ran on, and
 joins all kept sections into ``BENCHMARKS.md`` at the top of the repository,
-so re-running one benchmark updates only its own section.
+so re-running one benchmark updates only its own section. What is written by
+hand about a section (the load on the machine, how to read the numbers) lives
+in ``benchmarks/notes/<topic>.md`` and is joined after that section, so no
+run overwrites it and ``BENCHMARKS.md`` is never edited by hand.
 
 Usage::
 
     python benchmarks/run.py                 # every benchmark
     python benchmarks/run.py features lobes  # only bench_features.py and bench_lobes.py
+    python benchmarks/run.py --join          # rewrite BENCHMARKS.md from results/ and notes/
 """
 
 import argparse
@@ -23,7 +27,13 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results"
+NOTES = BENCH_DIR / "notes"
 OUTPUT = BENCH_DIR.parent / "BENCHMARKS.md"
+HEADER = (
+    "# Benchmarks\n\nWritten by `python benchmarks/run.py [TOPIC ...]` from "
+    "`benchmarks/results/` (what each benchmark printed) and `benchmarks/notes/` (written by "
+    "hand); do not edit by hand.\n\n"
+)
 
 
 def machine_description() -> str:
@@ -60,10 +70,25 @@ def run_benchmark(script: Path) -> str:
     return result.stdout
 
 
+def joined() -> str:
+    """The text of ``BENCHMARKS.md``: every kept section, each followed by its notes."""
+    sections = []
+    for path in sorted(RESULTS.glob("*.md")):
+        notes = NOTES / path.name
+        sections.append(path.read_text() + (f"\n{notes.read_text()}" if notes.is_file() else ""))
+    return HEADER + "\n".join(sections)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("topics", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument("--join", action="store_true",
+                        help="run nothing; rewrite BENCHMARKS.md from results/ and notes/")
     args = parser.parse_args()
+    if args.join:
+        OUTPUT.write_text(joined())
+        print(f"wrote {OUTPUT}")
+        return
     scripts = sorted(BENCH_DIR.glob("bench_*.py"))
     if args.topics:
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in args.topics]
@@ -74,9 +99,7 @@ def main() -> None:
         section = run_benchmark(script)
         stamp = f"\n_Run on {datetime.date.today().isoformat()}. {machine}_\n"
         (RESULTS / f"{script.stem.removeprefix('bench_')}.md").write_text(section + stamp)
-    kept = [path.read_text() for path in sorted(RESULTS.glob("*.md"))]
-    header = "# Benchmarks\n\nWritten by `python benchmarks/run.py [TOPIC ...]`.\n\n"
-    OUTPUT.write_text(header + "\n".join(kept))
+    OUTPUT.write_text(joined())
     print(f"wrote {OUTPUT}")
 
 

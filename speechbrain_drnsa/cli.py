@@ -63,14 +63,16 @@ def _baseline(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from speechbrain_drnsa.results.compare import comparison_table
+    from speechbrain_drnsa.results.compare import comparison_table, manifest_speakers
 
     experiments = {}
     for item in args.experiments:
         name, equals, folder = item.rpartition("=")
         experiments[name if equals else folder] = folder
     try:
-        table = comparison_table(experiments, paired_with=args.paired_with)
+        speakers = manifest_speakers(args.speakers) if args.speakers else None
+        table = comparison_table(experiments, paired_with=args.paired_with, speakers=speakers,
+                                 resamples=args.resamples, seed=args.bootstrap_seed)
     except ValueError as err:  # InputFileError: a folder without finished folds; a bad row
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -249,8 +251,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument(
         "--paired-with", nargs="*", default=None, metavar="NAME",
-        help="rows to test every other row against (Wilcoxon signed-rank over fold x seed "
-        "UAs; default: the first row; none given: no test)",
+        help="rows to compare every other row with: Wilcoxon signed-rank over folds (each "
+        "fold's UA averaged over a row's seeds) and a speaker-cluster bootstrap of the pooled UA "
+        "difference (default: the first row; none given: no comparison)",
+    )
+    compare.add_argument(
+        "--resamples", type=int, default=10_000,
+        help="speaker-bootstrap resamples (default 10000; 0: no bootstrap, no predictions read)",
+    )
+    compare.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the resampling")
+    compare.add_argument(
+        "--speakers", default=None, metavar="MANIFEST",
+        help="the corpus's JSON manifest (a speaker per utterance), for runs whose "
+        "predictions.csv has no speaker column",
     )
     compare.set_defaults(func=_compare)
 

@@ -1,8 +1,10 @@
 """The bad-input matrix: audio cases, entry points and the behaviour each cell must show.
 
-``tests/test_robustness.py`` is parametrised from these tables, and
-``python tests/robustness_cases.py`` writes ``docs/robustness.md`` from them,
-so the document cannot drift from what the tests check.
+``tests/test_robustness.py`` is parametrised from the audio and CSV tables and
+reads every row of the others (each names the test that checks it, which must
+exist and assert the row's phrase), and ``python tests/robustness_cases.py``
+writes ``docs/robustness.md`` from them, so the document cannot drift from
+what the tests check.
 """
 
 import os
@@ -17,6 +19,7 @@ import soundfile
 __all__ = [
     "AUDIO_CASES",
     "AudioCase",
+    "CLASSIFYING",
     "CONFIG_CASES",
     "CSV_CASES",
     "ENTRY_POINTS",
@@ -93,7 +96,9 @@ class AudioCase:
     of the one-line error naming the file. ``in_samples`` marks problems
     that only reading the samples reveals (data preparation reads headers,
     so it accepts them and extraction reports them). ``heavy`` cases run
-    only through the entry points that do not read every sample.
+    only through the entry points that do not read every sample. ``original``
+    writes the 16 kHz mono file of the same sound: the classifying entry
+    points must give its probabilities within ``tolerance``.
     """
 
     name: str
@@ -104,6 +109,8 @@ class AudioCase:
     heavy: bool = False
     suffix: str = ".wav"
     folder: str = "audio"
+    original: Callable[[Path], Path] | None = None
+    tolerance: float = 0.0
 
 
 AUDIO_CASES = [
@@ -128,8 +135,10 @@ AUDIO_CASES = [
     AudioCase("rate_22k", "22.05 kHz", _sound(rate=22050)),
     AudioCase("rate_44k", "44.1 kHz", _sound(rate=44100)),
     AudioCase("rate_48k", "48 kHz", _sound(rate=48000)),
-    AudioCase("stereo", "2 channels", _sound(channels=2)),
-    AudioCase("six_channels", "6 channels", _sound(channels=6)),
+    # identical channels: the mean of the channels is the mono file's samples
+    AudioCase("stereo", "2 channels", _sound(channels=2), original=_sound(), tolerance=1e-6),
+    AudioCase("six_channels", "6 channels", _sound(channels=6), original=_sound(),
+              tolerance=1e-6),
     AudioCase("pcm_8", "8-bit PCM", _sound(subtype="PCM_U8")),
     AudioCase("pcm_16", "16-bit PCM", _sound(subtype="PCM_16")),
     AudioCase("pcm_24", "24-bit PCM", _sound(subtype="PCM_24")),
@@ -141,8 +150,12 @@ AUDIO_CASES = [
     AudioCase("inf", "an infinite sample (float WAV)",
               _samples(lambda x: np.where(np.arange(len(x)) == 100, np.inf, x), "FLOAT"),
               "NaN or infinite", in_samples=True),
-    AudioCase("clipping", "clipped at full scale", _samples(lambda x: np.clip(8 * x, -1, 1))),
-    AudioCase("dc_offset", "DC offset of 0.5", _samples(lambda x: 0.4 * x + 0.5)),
+    # the tests' tiny model moves by 0.0006 (clipping) and 0.002 (DC offset) here, by 0.03
+    # for a 440 Hz tone instead of the 220 Hz one: the tolerance tells the two apart
+    AudioCase("clipping", "clipped at full scale", _samples(lambda x: np.clip(8 * x, -1, 1)),
+              original=_samples(lambda x: x), tolerance=0.005),
+    AudioCase("dc_offset", "DC offset of 0.5", _samples(lambda x: 0.4 * x + 0.5),
+              original=_samples(lambda x: 0.4 * x), tolerance=0.005),
     AudioCase("silence", "digital silence", _samples(np.zeros_like)),
     AudioCase("ms_10", "10 ms", _sound(0.010)),
     AudioCase("ms_30", "30 ms", _sound(0.030)),
@@ -184,21 +197,40 @@ def runs(case: AudioCase, entry: EntryPoint) -> bool:
     return not (case.heavy and entry.reads_samples)
 
 
-#: (input, entry point, behaviour) of the checks outside the audio matrix.
+#: The entry points whose result is class probabilities, compared with the original's.
+CLASSIFYING = ("classify_cli", "recognizer")
+
+
+# The checks outside the audio matrix: (input, entry point, behaviour, the test that checks
+# it as "file::function", a phrase of that test's source naming what it asserts).
+# test_robustness.py reads every row: the test must exist and hold the phrase.
 CONFIG_CASES = [
     ("misspelt top-level key `--max_epoch=3`", "recipe `train.py`",
-     "`unknown override 'max_epoch'; did you mean 'max_epochs'?`"),
+     "`unknown override 'max_epoch'; did you mean 'max_epochs'?`",
+     "test_config_validation.py::test_bad_setting_refused_before_any_work",
+     "unknown override 'max_epoch'; did you mean 'max_epochs'?"),
     ("misspelt key inside `--model_overrides={chanels: ...}`", "recipe `train.py`",
-     "`unknown key in model_overrides 'chanels'; did you mean 'channels'?` and the valid keys"),
+     "`unknown key in model_overrides 'chanels'; did you mean 'channels'?` and the valid keys",
+     "test_config_validation.py::test_bad_setting_refused_before_any_work",
+     "unknown key in model_overrides 'chanels'; did you mean 'channels'? valid keys: "),
     ("misspelt perturbation `--perturbations=[{sped: 0.9}]`", "recipe `train.py`",
-     "closest-key error naming `speed`, `gain_db`, `snr_db`"),
+     "closest-key error naming `speed`, `gain_db`, `snr_db`",
+     "test_config_validation.py::test_bad_setting_refused_before_any_work",
+     "did you mean 'speed'? valid keys: speed, gain_db, snr_db"),
     ("unknown protocol `--protocol=speaker11`", "recipe `train.py`",
-     "error naming the protocols allowed"),
+     "error naming the protocols allowed",
+     "test_config_validation.py::test_bad_setting_refused_before_any_work",
+     "unknown fold protocol 'speaker11'; expected one of"),
     ("`--batch_size=0`, `--max_epochs=-1`, `--batch_size=abc`, a zero width in the model",
-     "recipe `train.py`", "error naming the key and what it must be"),
-    ("`--fold=99`", "recipe `train.py`", "error naming the folds of the protocol"),
+     "recipe `train.py`", "error naming the key and what it must be",
+     "test_config_validation.py::test_bad_setting_refused_before_any_work",
+     "model_overrides lstm_hidden: 0 must be positive"),
+    ("`--fold=99`", "recipe `train.py`", "error naming the folds of the protocol",
+     "test_config_validation.py::test_fold_out_of_range", '"--fold=99"'),
     ("model yaml whose output size does not match the labels", "recipe `train.py`",
-     "error naming `n_classes` and the number of labels"),
+     "error naming `n_classes` and the number of labels",
+     "test_config_validation.py::test_model_whose_outputs_do_not_match_the_labels",
+     "n_classes: the model has 4 outputs but labels has 3"),
 ]
 
 #: (what is wrong, the CSV's text, the message) for a corpus CSV; its audio is wav/u0.flac.
@@ -218,29 +250,54 @@ CSV_CASES = [
 
 FAULTS = [
     ("SIGKILL during corpus feature extraction", "`speechbrain-drnsa extract`",
-     "rerun extracts the rest; no `.tmp` or truncated `.npy` left"),
+     "rerun extracts the rest; no `.tmp` or truncated `.npy` left",
+     "test_faults.py::test_sigkill_during_extraction_then_rerun_completes",
+     "not stale.exists()"),
     ("SIGKILL during training", "recipe `train.py`",
-     "rerun skips finished folds, resumes the killed one (tests/test_training_resume.py)"),
+     "rerun skips finished folds, resumes the killed one",
+     "test_training_resume.py::"
+     "test_sigkill_then_rerun_skips_finished_folds_and_matches_an_uninterrupted_run",
+     "signal.SIGKILL"),
     ("SIGKILL while a checkpoint is written", "recipe `train.py`",
-     "previous `last.ckpt` intact; the stray `.tmp` removed on the next run"),
+     "previous `last.ckpt` intact; the stray `.tmp` removed on the next run",
+     "test_faults.py::test_checkpoint_write_killed_then_rerun_resumes_and_clears_the_temporary",
+     "not stale.exists()"),
     ("SIGKILL during export", "`speechbrain-drnsa export`",
-     "rerun writes the complete model folder; no `.tmp` left"),
+     "rerun writes the complete model folder; no `.tmp` left",
+     "test_faults.py::test_sigkill_during_export_then_rerun_completes", "not stale.exists()"),
     ("full disk on a checkpoint write", "recipe `train.py`",
-     "previous checkpoint kept, `checkpoint not written (No space left on device)`"),
+     "previous checkpoint kept, `checkpoint not written (No space left on device)`",
+     "test_training_run.py::test_failed_checkpoint_write_keeps_the_previous_one",
+     "checkpoint not written (No space left on device)"),
     ("full disk on a feature cache write", "`speechbrain-drnsa extract`",
-     "the file listed as failed with `No space left on device`, exit 1, no `.tmp`"),
+     "the file listed as failed with `No space left on device`, exit 1, no `.tmp`",
+     "test_faults.py::test_full_disk_on_a_cache_write_says_so_and_leaves_no_file",
+     '"No space left on device" in reason'),
     ("two runs on one results folder", "recipe `train.py`",
-     "the second refuses: `... is used by another run (pid N)`"),
+     "the second refuses: `... is used by another run (pid N)`",
+     "test_faults.py::test_second_run_on_the_same_results_folder_refuses",
+     "is used by another run (pid "),
 ]
 
 UNTRUSTED_MODELS = [
-    ("yaml tags (`!new:`, `!apply:`, `!!python/object`) in config.yaml", "refused, nothing runs"),
-    ("a pickled tensor file", "refused, nothing runs (marker file absent)"),
-    ("a symlink leading outside the model folder", "refused"),
-    ("a safetensors header announcing absurd shapes", "refused before allocating"),
-    ("tensors whose shapes do not match the config", "refused, naming the tensor"),
+    ("yaml tags (`!new:`, `!apply:`, `!!python/object`) in config.yaml", "refused, nothing runs",
+     "test_inference_safety.py::test_yaml_tags_are_refused_and_never_run",
+     "assert not marker.exists()"),
+    ("a pickled tensor file", "refused, nothing runs (marker file absent)",
+     "test_inference_safety.py::test_pickled_file_is_refused_and_never_unpickled",
+     "pickled file .* refused"),
+    ("a symlink leading outside the model folder", "refused",
+     "test_inference_safety.py::test_symlink_outside_is_refused", "symlink leading outside"),
+    ("a safetensors header announcing absurd shapes", "refused before allocating",
+     "test_untrusted_models.py::test_header_announcing_absurd_shapes_is_refused_before_allocating",
+     "not a readable safetensors"),
+    ("tensors whose shapes do not match the config", "refused, naming the tensor",
+     "test_untrusted_models.py::test_mismatched_tensors_are_refused_naming_them",
+     "misshapen tensors"),
     ("a malicious pickle checkpoint given to `--init_from`",
-     "refused by `torch.load(weights_only=True)`, nothing runs (marker file absent)"),
+     "refused by `torch.load(weights_only=True)`, nothing runs (marker file absent)",
+     "test_untrusted_models.py::test_malicious_checkpoint_given_to_init_from_runs_nothing",
+     "assert not marker.exists()"),
 ]
 
 
@@ -248,6 +305,8 @@ def _cell(case: AudioCase, entry: EntryPoint) -> str:
     if not runs(case, entry):
         return "not run (reads every sample)"
     error = expected(case, entry)
+    if error is None and case.original is not None and entry.name in CLASSIFYING:
+        return f"result, probabilities within {case.tolerance:g} of the 16 kHz mono original's"
     if error is None:
         return "result"
     return f"error: `{error}`" + (", goes on, exit 1" if entry.batch else "")
@@ -263,7 +322,7 @@ def markdown() -> str:
         "starts with the file's path; the command line prints no traceback, and a batch",
         "(`extract`, `classify`) goes on past a bad file and exits 1 at the end.",
         "Data preparation reads headers only: problems in the samples (NaN, inf) are",
-        "reported by extraction.",
+        "reported by extraction. The last three tables name the test that checks each row.",
         "",
         "## Audio input x entry point",
         "",
@@ -281,11 +340,12 @@ def markdown() -> str:
         ("Bad configuration (before any work starts)", CONFIG_CASES),
         ("Faults", FAULTS),
     ):
-        lines += ["", f"## {title}", "", "| input | entry point | behaviour |", "|---|---|---|"]
-        lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+        lines += ["", f"## {title}", "", "| input | entry point | behaviour | checked by |",
+                  "|---|---|---|---|"]
+        lines += [f"| {a} | {b} | {c} | `tests/{test}` |" for a, b, c, test, _ in rows]
     lines += ["", "## Untrusted model folders and checkpoints", "",
-              "| input | behaviour |", "|---|---|"]
-    lines += [f"| {a} | {b} |" for a, b in UNTRUSTED_MODELS]
+              "| input | behaviour | checked by |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | `tests/{test}` |" for a, b, test, _ in UNTRUSTED_MODELS]
     return "\n".join(lines) + "\n"
 
 

@@ -163,6 +163,7 @@ def test_results_layout_matches_the_training_runs(corpus, tmp_path):
             rows = list(csv.DictReader(f))
         assert sorted(row["utt_id"] for row in rows) == sorted(fold.test)
         assert all(row["true"] == manifest[row["utt_id"]]["emo"] for row in rows)
+        assert all(row["speaker"] == manifest[row["utt_id"]]["speaker"] for row in rows)
         predicted += [row["utt_id"] for row in rows]
     assert sorted(predicted) == sorted(manifest)
     assert [row["fold"] for row in summary["folds"]] == list(range(len(folds)))
@@ -307,4 +308,5 @@ def test_csv_recipe_baseline_script_runs_end_to_end(tiny_training_data, tmp_path
     table = next(out.rglob("baselines.md")).read_text()
     assert "| eGeMAPSv02 | train |" in table
     predictions = next(out.rglob("fold_0/predictions.csv")).read_text().splitlines()
-    assert predictions[0] == "utt_id,true,predicted,p_ang,p_neu"  # probabilities for ensembles
+    # speakers for the speaker bootstrap of compare, probabilities for ensembles
+    assert predictions[0] == "utt_id,true,predicted,speaker,p_ang,p_neu"

@@ -19,8 +19,8 @@ from speechbrain_drnsa.training.lock import experiment_lock
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _killed_when(command: list[str], ready) -> None:
-    """Start ``command``, SIGKILL it once ``ready()`` holds (or it ends)."""
+def _killed_when(command: list[str], ready) -> int:
+    """Start ``command``, SIGKILL it once ``ready()`` holds (or it ends); its exit status."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
@@ -29,7 +29,7 @@ def _killed_when(command: list[str], ready) -> None:
         time.sleep(0.01)
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    return process.wait()
 
 
 def _stale_temporary(folder: Path, name: str) -> Path:
@@ -81,10 +81,12 @@ def trained(train_tiny, tmp_path_factory) -> Path:
 def test_sigkill_during_export_then_rerun_completes(trained, tmp_path):
     source, out = trained / "drn_mhsa" / "1234", tmp_path / "model"
     command = [sys.executable, "-m", "speechbrain_drnsa.cli", "export", str(source), str(out)]
-    _killed_when(command, out.is_dir)
+    # killed once the folder exists, before the export finished (it takes seconds)
+    assert _killed_when(command, out.is_dir) == -signal.SIGKILL, "the export ended before the kill"
+    stale = _stale_temporary(out, "model.safetensors")  # as a kill inside a write leaves it
     export(source, out)
     assert load_model_folder(out).labels == ["neu", "hap", "sad", "ang"]
-    assert not list(out.rglob("*.tmp"))
+    assert not stale.exists() and not list(out.rglob("*.tmp"))
 
 
 def test_checkpoint_write_killed_then_rerun_resumes_and_clears_the_temporary(

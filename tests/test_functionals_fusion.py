@@ -15,6 +15,8 @@ from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.functionals import FEATURE_SET_SIZES, FEATURE_SETS
 from speechbrain_drnsa.inference import EmotionRecognizer, export
 from speechbrain_drnsa.inference.explain import explain_file
+from speechbrain_drnsa.io import load_json
+from speechbrain_drnsa.results.report import read_predictions
 from speechbrain_drnsa.training.hparams import build_model, recipe_model_overrides
 from speechbrain_drnsa.training.module import CHECKPOINT_KEY
 
@@ -147,3 +149,31 @@ def test_cli_explain_enrols_the_speaker_of_a_per_speaker_model(fusion_runs, tmp_
     assert main(args) == 2 and "enrol the speaker first" in capsys.readouterr().err
     assert main([*args, "--speaker-dir", str(speaker_dir)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("statistics", ["speaker", "train"])
+def test_the_exported_fusion_model_gives_the_fold_models_test_probabilities(
+    fusion_runs, tmp_path, tiny_training_data, statistics
+):
+    """Fold model (its predictions.csv) and exported EmotionRecognizer agree file by file."""
+    fold = fusion_runs[statistics]
+    tested = read_predictions(fold)
+    manifest = load_json(tiny_training_data["prepared_folder"] / "iemocap.json")
+    root = str(tiny_training_data["data_folder"])
+
+    def wav(utt_id: str) -> Path:
+        return Path(manifest[utt_id]["wav"].replace("{data_root}", root))
+
+    recognizer = EmotionRecognizer.from_hparams(export(fold, tmp_path / "model"))
+    assert recognizer.labels == tested.labels
+    if statistics == "speaker":  # enrolled as training saw them: every utterance of the speaker
+        for speaker in sorted(set(tested.speakers)):
+            recognizer.enrol(speaker, [wav(u) for u, e in manifest.items()
+                                       if e["speaker"] == speaker])
+    for row, utt_id in enumerate(tested.ids):
+        speaker = tested.speakers[row] if statistics == "speaker" else None
+        probabilities = recognizer.classify_file(wav(utt_id), speaker=speaker)[0][0]
+        # predictions.csv keeps 6 decimals; padding in the test batch changes nothing
+        np.testing.assert_allclose(probabilities.numpy(), tested.probabilities[row], atol=1e-4,
+                                   err_msg=f"{utt_id} ({statistics} statistics)")
+    assert len(tested.ids) > 0

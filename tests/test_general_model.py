@@ -162,4 +162,6 @@ def test_cross_corpus_and_leave_one_corpus_out_for_the_network_and_the_svm(
     assert "UA per test corpus" in header
     for row in (svm_row, network_row):
         assert re.search(r"\| a \d\.\d{3}, b \d\.\d{3}, c \d\.\d{3} \|", row)
-    assert "(p " in network_row and "3 pairs)" in network_row
+    # one pair per test corpus (fold), and the speaker bootstrap over all three corpora
+    assert "(p " in network_row and "3 folds)" in network_row
+    assert re.search(r"\], <= 0 in [\d.]+, 10 speakers", network_row), network_row

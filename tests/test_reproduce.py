@@ -47,8 +47,12 @@ def test_smoke_runs_every_system_of_both_tables_and_writes_them(smoke_args, tmp_
         assert 1000 < int(row["parameters"]) < 200_000 and row["paper_parameters"] == "9900000"
         difference = float(row["UA"]) - float(row["paper_UA"])
         assert float(row["UA_difference"]) == pytest.approx(difference)
-    assert rows[-1]["vs_S4_pairs"] == ""  # S4 is the reference
-    assert all(row["vs_S4_pairs"] == "1" for row in rows[:-1])
+    assert rows[-1]["vs_S4_folds"] == ""  # S4 is the reference
+    assert all(row["vs_S4_folds"] == "1" for row in rows[:-1])
+    # the speaker bootstrap against S4 on the same test utterances
+    assert all(int(row["vs_S4_speakers"]) >= 1 for row in rows[:-1])
+    assert all(float(row["vs_S4_bootstrap_low"]) <= float(row["vs_S4_pooled_UA_difference"])
+               <= float(row["vs_S4_bootstrap_high"]) for row in rows[:-1])
     markdown = (tmp_path / "table2.md").read_text()
     assert "S3: + single-head attention" in markdown and "recall neu" in markdown
     assert "smoke run" in markdown
@@ -71,14 +75,15 @@ def test_unknown_system_is_refused_before_training(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
-def test_seeds_are_paired_seed_by_seed_and_other_seeds_stay_out(smoke_args, tmp_path):
+def test_folds_are_paired_with_seeds_averaged_and_other_seeds_stay_out(smoke_args, tmp_path):
     main = _reproduce_main()
     args = ["--table=2", "--systems", "cnn", "drn_mhsa", *smoke_args, f"--output_root={tmp_path}"]
     assert main([*args, "--seed=7"]) == 0  # an earlier run of another seed
     assert main([*args, "--seeds=[1234,2]"]) == 0
     rows = {row["system"]: row for row in _csv_rows(tmp_path / "table2.csv")}
     assert set(rows) == {"cnn", "drn_mhsa"}
-    assert rows["cnn"]["seeds"] == "2" and rows["cnn"]["vs_S4_pairs"] == "2"
+    # two seeds of one fold are one pair: seeds are not samples
+    assert rows["cnn"]["seeds"] == "2" and rows["cnn"]["vs_S4_folds"] == "1"
 
 
 def test_demo_widths_of_other_models_do_not_decide_a_folds_result():

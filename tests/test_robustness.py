@@ -15,7 +15,8 @@ import pytest
 import soundfile
 
 from robustness_cases import (
-    AUDIO_CASES, CSV_CASES, ENTRY_POINTS, AudioCase, EntryPoint, expected, markdown, runs,
+    AUDIO_CASES, CLASSIFYING, CONFIG_CASES, CSV_CASES, ENTRY_POINTS, FAULTS, RATE,
+    UNTRUSTED_MODELS, AudioCase, EntryPoint, expected, markdown, runs,
 )
 from speechbrain_drnsa.cli import main
 from speechbrain_drnsa.data.csv_corpus import prepare_csv_corpus
@@ -58,8 +59,9 @@ def small_iemocap(tmp_path_factory) -> tuple[Path, str]:
 
 @pytest.fixture(scope="module")
 def model_folder(train_tiny, tmp_path_factory) -> Path:
+    """A tiny model trained long enough (8 epochs) that other sounds move its probabilities."""
     root = tmp_path_factory.mktemp("robust_run")
-    assert train_tiny(root, "--fold=0", "--max_epochs=1") == 0
+    assert train_tiny(root, "--fold=0", "--max_epochs=8") == 0
     return export(root / "drn_mhsa" / "1234", root / "model")
 
 
@@ -174,6 +176,28 @@ def test_bad_input_matrix(case, entry, tmp_path, request, capsys, good_wav, smal
         ), error
 
 
+CHECKED_ROWS = [
+    pytest.param(row[-2], row[-1], id=row[0][:40])
+    for row in [*CONFIG_CASES, *FAULTS, *UNTRUSTED_MODELS]
+]
+
+
+@pytest.mark.parametrize("test, phrase", CHECKED_ROWS)
+def test_every_documented_row_names_a_test_that_asserts_it(test, phrase):
+    """The rows outside the parametrised matrix: their test exists and checks their phrase."""
+    import ast
+
+    file, name = test.split("::")
+    source = (Path(__file__).parent / file).read_text(encoding="utf-8")
+    functions = {node.name: ast.get_source_segment(source, node)
+                 for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.FunctionDef)}
+    assert name.startswith("test_") and name in functions, f"{test} does not exist"
+    # a parametrised test's phrase may sit in its decorator's table
+    decorated = source[: source.index(f"def {name}(")]
+    assert phrase in functions[name] or phrase in decorated[-2000:], (test, phrase)
+
+
 def test_robustness_doc_is_generated_from_the_tables():
     assert DOC.read_text(encoding="utf-8") == markdown(), (
         "docs/robustness.md is stale: run python tests/robustness_cases.py"
@@ -190,3 +214,35 @@ def test_bad_corpus_csv_names_the_file_and_the_line(tmp_path, what, text, messag
         prepare_csv_corpus(bad, tmp_path / "prep")
     assert str(err.value).startswith(str(bad)) and message in str(err.value)
     assert not (tmp_path / "prep").exists()
+
+
+def _probabilities(entry: str, path: Path, model: Path, capsys) -> np.ndarray:
+    """The file's class probabilities through a classifying entry point."""
+    if entry == "recognizer":
+        return EmotionRecognizer.from_hparams(model).classify_file(path)[0][0].numpy()
+    status, output = _run_cli(["classify", str(path), "--model", str(model), "--json"], capsys)
+    assert status == 0, output
+    return np.array(list(json.loads(output.strip().splitlines()[-1])["probabilities"].values()))
+
+
+RESULT_CELLS = [
+    pytest.param(case, entry, id=f"{case.name}-{entry}")
+    for case in AUDIO_CASES if case.original is not None for entry in CLASSIFYING
+]
+
+
+@pytest.mark.parametrize("case, entry", RESULT_CELLS)
+def test_result_cells_give_the_probabilities_of_the_mono_original(
+    case, entry, model_folder, tmp_path, capsys
+):
+    original = case.original(tmp_path / "original.wav")
+    assert soundfile.info(original).samplerate == RATE and soundfile.info(original).channels == 1
+    expected_probabilities = _probabilities(entry, original, model_folder, capsys)
+    got = _probabilities(entry, case.write(tmp_path / f"x{case.suffix}"), model_folder, capsys)
+    assert np.abs(got - expected_probabilities).max() <= case.tolerance, (got, case.name)
+    # the tolerance tells sounds apart: a 440 Hz tone instead of the original's 220 Hz moves
+    # the probabilities by more than it
+    t = np.arange(RATE) / RATE
+    soundfile.write(tmp_path / "other.wav", 0.3 * np.sin(2 * np.pi * 440 * t), RATE)
+    other = _probabilities(entry, tmp_path / "other.wav", model_folder, capsys)
+    assert np.abs(other - expected_probabilities).max() > max(case.tolerance, 0.005)

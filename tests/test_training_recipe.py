@@ -93,7 +93,13 @@ def test_malformed_command_lines_stop_with_usage():
         parse_command_line(["x.yaml", "--fold"])
 
 
-def test_seeds_run_every_seed_and_summarise_their_spread(train_tiny, tmp_path):
+def test_seeds_run_every_seed_and_summarise_their_spread(
+    train_tiny, tiny_training_data, tmp_path, capsys
+):
+    from speechbrain_drnsa.cli import main
+    from speechbrain_drnsa.results.compare import manifest_speakers
+    from speechbrain_drnsa.results.report import read_predictions
+
     assert train_tiny(tmp_path, "--fold=0", "--seeds=[5, 6]", "--max_epochs=1") == 0
     experiment = tmp_path / "drn_mhsa"
     assert (experiment / "5" / "fold_0" / "metrics.json").is_file()
@@ -112,6 +118,16 @@ def test_seeds_run_every_seed_and_summarise_their_spread(train_tiny, tmp_path):
     for utt, probabilities in _predictions(ensemble).items():
         assert probabilities == pytest.approx(mean[utt], abs=2e-6)
     assert sum(next(iter(mean.values()))) == pytest.approx(1.0, abs=1e-5)
+    # every test utterance's speaker is recorded, by the seeds and by their ensemble
+    manifest = manifest_speakers(tiny_training_data["prepared_folder"] / "iemocap.json")
+    for fold in (experiment / "5" / "fold_0", ensemble):
+        table = read_predictions(fold)
+        assert table.speakers == [manifest[utt] for utt in table.ids]
+    # so that compare pairs the folds and resamples the test speakers without the manifest
+    assert main(["compare", f"seeds={experiment}", f"ensemble={ensemble.parent}",
+                 "--resamples=50"]) == 0
+    row = capsys.readouterr().out.splitlines()[-1].split(" | ")
+    assert row[-2].endswith("1 folds)") and row[-1].endswith(" speakers |")
     # a later run with more seeds resumes: the finished seeds are not trained again
     metrics_5 = (experiment / "5" / "fold_0" / "metrics.json").read_text()
     assert train_tiny(tmp_path, "--fold=0", "--seeds=[5, 6, 7]", "--max_epochs=1") == 0

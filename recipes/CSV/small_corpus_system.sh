@@ -8,7 +8,9 @@
 #   cd recipes/CSV
 #   SETTINGS=spk bash small_corpus_system.sh ../../../shared/data/savee/manifest.csv savee loso
 #
-# Writes results/<corpus>/small_corpus_system.md (speechbrain-drnsa compare, paired Wilcoxon).
+# Writes results/<corpus>/small_corpus_system.md (speechbrain-drnsa compare: Wilcoxon over folds
+# and a speaker bootstrap; --speakers reads the speakers of runs written before predictions had
+# them).
 set -euo pipefail
 csv=${1:?usage: bash small_corpus_system.sh CSV CORPUS [PROTOCOL]}
 corpus=${2:?usage: bash small_corpus_system.sh CSV CORPUS [PROTOCOL]}
@@ -35,7 +37,7 @@ for norm in $settings; do
         "eGeMAPS fusion, ensemble of the 3 seeds=$out/fusion_egemaps_${norm}_seed_ensemble" \
         "ComParE fusion (small-corpus system), 3 seeds=$out/fusion_compare_$norm" \
         "ComParE fusion, ensemble of the 3 seeds=$out/fusion_compare_${norm}_seed_ensemble" \
-        --paired-with "ComParE_2016 + SVM"
+        --speakers "$out/prepared/corpus.json" --paired-with "ComParE_2016 + SVM"
     echo
 done > "$out/small_corpus_system.md"
 cat "$out/small_corpus_system.md"

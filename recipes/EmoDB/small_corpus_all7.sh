@@ -6,7 +6,8 @@
 #
 #   cd recipes/EmoDB && SETTINGS=spk bash small_corpus_all7.sh ../../../shared/data/emodb
 #
-# Writes results/small_corpus_all7.md (speechbrain-drnsa compare, paired Wilcoxon).
+# Writes results/small_corpus_all7.md (speechbrain-drnsa compare: Wilcoxon over folds and a
+# speaker bootstrap; --speakers reads the speakers of runs written before predictions had them).
 set -euo pipefail
 data_folder=${1:?usage: bash small_corpus_all7.sh EMODB_FOLDER}
 settings=${SETTINGS:-spk train}
@@ -31,7 +32,7 @@ for norm in $settings; do
         "eGeMAPS fusion, ensemble of the 3 seeds=results/fusion_egemaps7_${norm}_seed_ensemble" \
         "ComParE fusion (small-corpus system), 3 seeds=results/fusion_compare7_$norm" \
         "ComParE fusion, ensemble of the 3 seeds=results/fusion_compare7_${norm}_seed_ensemble" \
-        --paired-with "ComParE_2016 + SVM"
+        --speakers results/prepared/all7/corpus.json --paired-with "ComParE_2016 + SVM"
     echo
 done > results/small_corpus_all7.md
 cat results/small_corpus_all7.md

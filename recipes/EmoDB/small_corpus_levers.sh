@@ -10,7 +10,8 @@
 #
 #   cd recipes/EmoDB && bash small_corpus_levers.sh ../../../shared/data/emodb
 #
-# Writes results/small_corpus_levers.md (speechbrain-drnsa compare, paired Wilcoxon tests).
+# Writes results/small_corpus_levers.md (speechbrain-drnsa compare: Wilcoxon over folds and a
+# speaker bootstrap; --speakers reads the speakers of runs written before predictions had them).
 set -euo pipefail
 data_folder=${1:?usage: bash small_corpus_levers.sh EMODB_FOLDER}
 seeds="--seeds=[1234, 2, 3]"
@@ -27,6 +28,7 @@ speechbrain-drnsa compare \
     "ComParE fusion (small-corpus system), 3 seeds=results/fusion_compare_spk" \
     "ComParE fusion retrained on train + valid speakers, 3 seeds=results/fusion_compare_retrain_spk" \
     "ComParE fusion retrained, ensemble=results/fusion_compare_retrain_spk_seed_ensemble" \
+    --speakers results/prepared/4class/corpus.json \
     --paired-with "ComParE_2016 + SVM" "eGeMAPS fusion, 3 seeds" \
     "ComParE fusion (small-corpus system), 3 seeds" > results/small_corpus_levers.md
 cat results/small_corpus_levers.md

@@ -8,7 +8,8 @@
 #
 #   cd recipes/EmoDB && bash small_corpus_system.sh ../../../shared/data/emodb
 #
-# Writes results/small_corpus_system.md (speechbrain-drnsa compare, paired Wilcoxon tests).
+# Writes results/small_corpus_system.md (speechbrain-drnsa compare: Wilcoxon over folds and a
+# speaker bootstrap; --speakers reads the speakers of runs written before predictions had them).
 set -euo pipefail
 data_folder=${1:?usage: bash small_corpus_system.sh EMODB_FOLDER}
 seeds="--seeds=[1234, 2, 3]"
@@ -49,6 +50,7 @@ table() {  # $1: normalisation (spk | train), $2: the SVMs' name for it
         "late fusion: paper's model ensemble + ComParE SVM=results/late_base_$1" \
         "late fusion: eGeMAPS-fusion ensemble + ComParE SVM=results/late_fusion_egemaps_$1" \
         "late fusion: ComParE-fusion ensemble + ComParE SVM=results/late_fusion_compare_$1" \
+        --speakers results/prepared/4class/corpus.json \
         --paired-with "ComParE_2016 + SVM" "DRN-MHSA/4 (paper's model), 3 seeds" \
         "DRN-MHSA/4 + eGeMAPS fusion, 3 seeds"
 }

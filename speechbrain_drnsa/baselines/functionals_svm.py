@@ -148,6 +148,7 @@ def run_svm_baseline(
                 (ids[row], labels[targets[row]], labels[p]) for row, p in zip(test_rows, predicted)
             ],
             probabilities=probabilities.tolist(),
+            speakers=[str(speakers[row]) for row in test_rows],
         )
         reports[k] = write_fold_report(
             fold_folder(output_folder, k),

@@ -9,7 +9,6 @@ averages them fold by fold and writes the ensemble's reports in the layout
 of a run, which ``compare`` and the paired tests read like any other.
 """
 
-import csv
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
@@ -19,8 +18,10 @@ import torch
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.results.report import (
+    FoldPredictions,
     fold_folder,
     read_finished_folds,
+    read_predictions,
     write_fold_report,
     write_summary,
 )
@@ -76,23 +77,27 @@ def write_ensemble(
     folds = sorted(set.intersection(*(set(f) for f in finished.values())))
     reports = {}
     for fold in folds:
-        tables = [_read_predictions(fold_folder(run, fold) / "predictions.csv") for run in finished]
-        labels, ids, truths, _ = tables[0]
-        for (other_labels, other_ids, _, _), run in zip(tables[1:], list(finished)[1:]):
-            if other_labels != labels or other_ids != ids:
+        tables = [_with_probabilities(read_predictions(fold_folder(run, fold)))
+                  for run in finished]
+        first = tables[0]
+        for table, run in zip(tables[1:], list(finished)[1:]):
+            if table.labels != first.labels or table.ids != first.ids:
                 raise InputFileError(
                     fold_folder(run, fold), "tested other utterances or labels than the first run"
                 )
-        probabilities = np.mean([table[3] for table in tables], axis=0)
+        labels = first.labels
+        probabilities = np.mean([table.probabilities for table in tables], axis=0)
         predicted = probabilities.argmax(axis=1)
         confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
-        np.add.at(confusion, ([labels.index(t) for t in truths], predicted), 1)
+        np.add.at(confusion, ([labels.index(t) for t in first.truths], predicted), 1)
         evaluation = Evaluation(
             scores=scores_from_confusion(torch.from_numpy(confusion)),
             confusion=confusion.tolist(),
             labels=labels,
-            predictions=[(u, t, labels[p]) for u, t, p in zip(ids, truths, predicted)],
+            predictions=[(u, t, labels[p]) for u, t, p in zip(first.ids, first.truths, predicted)],
             probabilities=probabilities.tolist(),
+            # any member's speakers: the members tested the same utterances
+            speakers=next((t.speakers for t in tables if t.speakers is not None), None),
         )
         # several corpora: a merged manifest's ids start with their corpus ("savee.DC_a01")
         corpora = finished[next(iter(finished))][fold].get("corpora", {})
@@ -110,22 +115,10 @@ def write_ensemble(
     )
 
 
-def _read_predictions(path: Path) -> tuple[list[str], list[str], list[str], np.ndarray]:
-    """Labels, utterance ids, true labels and the probabilities of a fold's predictions.csv."""
-    try:
-        with open(path, newline="", encoding="utf-8") as stream:
-            rows = list(csv.reader(stream))
-    except FileNotFoundError:
-        raise InputFileError(path, "file not found") from None
-    header = rows[0] if rows else []
-    labels = [name.removeprefix("p_") for name in header[3:]]
-    if not labels:
-        raise InputFileError(path, "holds no class probabilities (p_<label> columns): "
-                                   "written by a version before ensembles; test the fold again")
-    body = rows[1:]
-    return (
-        labels,
-        [row[0] for row in body],
-        [row[1] for row in body],
-        np.array([[float(v) for v in row[3:]] for row in body], dtype=np.float64),
-    )
+def _with_probabilities(table: FoldPredictions) -> FoldPredictions:
+    """The table, checked to hold class probabilities."""
+    if table.probabilities is None:
+        raise InputFileError(table.path, "holds no class probabilities (p_<label> columns): "
+                                         "written by a version before ensembles; test the fold "
+                                         "again")
+    return table

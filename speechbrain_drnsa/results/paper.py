@@ -5,9 +5,12 @@ Table 1 compares DRN-MHSA with four earlier systems, Table 2 is the ablation
 from a plain CNN to DRN-MHSA (S4). :data:`PAPER_TABLES` holds their numbers;
 :func:`paper_table` sets the numbers of finished experiments beside them
 (mean ± std over folds, each fold averaged over seeds, the difference to the
-paper, per-class recall pooled over folds and seeds) and tests every system
-against S4 with :func:`~speechbrain_drnsa.results.stats.paired_wilcoxon`
-over the fold x seed pairs of :func:`~speechbrain_drnsa.results.stats.pair_runs`.
+paper, per-class recall pooled over folds and seeds, UA per fold) and compares
+every system with S4 on independent units: the Wilcoxon signed-rank test over
+folds (each fold's UA averaged over the seeds,
+:func:`~speechbrain_drnsa.results.stats.pair_folds`) and the speaker-cluster
+bootstrap of the pooled UA difference
+(:func:`~speechbrain_drnsa.results.compare.bootstrap_against`).
 """
 
 import csv
@@ -22,9 +25,20 @@ import numpy as np
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.io import write_text_atomic
-from speechbrain_drnsa.results.compare import Runs, read_runs
+from speechbrain_drnsa.results.compare import (
+    Runs,
+    bootstrap_against,
+    read_row_predictions,
+    read_runs,
+)
 from speechbrain_drnsa.results.report import read_finished_folds
-from speechbrain_drnsa.results.stats import PairedTest, pair_runs, paired_wilcoxon
+from speechbrain_drnsa.results.stats import (
+    DEFAULT_RESAMPLES,
+    BootstrapInterval,
+    PairedTest,
+    pair_folds,
+    paired_wilcoxon,
+)
 
 __all__ = ["PAPER_TABLES", "REFERENCE_SYSTEM", "PaperRow", "paper_table", "write_paper_table"]
 
@@ -87,6 +101,7 @@ def paper_table(
     table: int,
     experiments: Mapping[str, str | PathLike | Sequence[str | PathLike]],
     parameters: Mapping[str, int],
+    resamples: int = DEFAULT_RESAMPLES,
 ) -> tuple[str, str]:
     """The paper's table with our numbers beside it, as markdown and as CSV.
 
@@ -101,13 +116,16 @@ def paper_table(
         folds); systems left out are left out of the table. All share labels.
     parameters : mapping
         System name to the parameter count of our model.
+    resamples : int
+        Resamples of the speaker bootstrap against S4 (0: none).
 
     Returns
     -------
     markdown : str
         One row per system: parameters, UA and F1 (ours, mean ± std over
-        folds; the paper's; the difference), pooled recall per class, the
-        folds and seeds, and the paired test against S4 (``drn_mhsa``).
+        folds; the paper's; the difference), pooled recall per class, UA per
+        fold, the folds and seeds, and the comparison with S4 (``drn_mhsa``):
+        Wilcoxon over folds, speaker bootstrap (or why there is none).
     csv : str
         The same numbers unformatted, one column each.
 
@@ -129,6 +147,8 @@ def paper_table(
     ...             json.dumps(metrics))
     >>> markdown, table_csv = paper_table(
     ...     2, {"cnn": root / "cnn", "drn_mhsa": root / "drn_mhsa"}, {"cnn": 9, "drn_mhsa": 10})
+    >>> print(markdown.splitlines()[2].split(" | ")[-1])
+    no bootstrap: ...predictions.csv: file not found |
     >>> print(markdown.splitlines()[2].split(" | ")[:6])
     ['| CNN (baseline)', '9.9M', '9', '60.3', '62.5 ± 12.5', '+2.2']
     >>> table_csv.splitlines()[2].split(",")[:7]
@@ -145,17 +165,25 @@ def paper_table(
     reference = runs.get(REFERENCE_SYSTEM)
     header = ["system", "paper params", "params", "paper UA %", "UA % (± std over folds)",
               "UA diff", "paper F1", "F1 (± std over folds)", "F1 diff",
-              *(f"recall {label}" for label in labels), "folds x seeds",
-              "UA vs S4: mean diff (Wilcoxon p, pairs)"]
+              *(f"recall {label}" for label in labels), "UA % per fold", "folds x seeds",
+              "UA vs S4: mean diff (Wilcoxon p, folds)",
+              "UA vs S4: pooled diff [95% speaker bootstrap], share <= 0, speakers"]
     columns = ["system", "label", "paper_parameters", "parameters", "paper_UA", "UA", "UA_std",
                "UA_difference", "paper_F1", "F1", "F1_std", "F1_difference",
-               *(f"recall_{label}" for label in labels), "folds", "seeds",
-               "vs_S4_UA_difference", "vs_S4_p", "vs_S4_pairs"]
+               *(f"recall_{label}" for label in labels), "UA_per_fold", "folds", "seeds",
+               "vs_S4_UA_difference", "vs_S4_p", "vs_S4_folds", "vs_S4_pooled_UA_difference",
+               "vs_S4_bootstrap_low", "vs_S4_bootstrap_high", "vs_S4_bootstrap_share_at_most_zero",
+               "vs_S4_speakers"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     records = []
     for row in rows:
         scores = _fold_scores(runs[row.system])
-        test = _paired(runs[row.system], reference) if row.system != REFERENCE_SYSTEM else None
+        is_reference = row.system == REFERENCE_SYSTEM
+        test = None if is_reference else _paired(runs[row.system], reference)
+        interval = None if is_reference else _bootstrap(
+            experiments[row.system], experiments.get(REFERENCE_SYSTEM), runs[row.system],
+            reference, labels, resamples,
+        )
         ua, ua_std = statistics.fmean(scores["UA"]), statistics.pstdev(scores["UA"])
         f1, f1_std = statistics.fmean(scores["F1"]), statistics.pstdev(scores["F1"])
         recall = _pooled_recall(runs[row.system])
@@ -164,13 +192,16 @@ def paper_table(
             row.label, f"{row.parameters / 1e6:.1f}M", _millions(parameters[row.system]),
             f"{100 * row.ua:.1f}", f"{100 * ua:.1f} ± {100 * ua_std:.1f}",
             f"{100 * (ua - row.ua):+.1f}", f"{row.f1:.3f}", f"{f1:.3f} ± {f1_std:.3f}",
-            f"{f1 - row.f1:+.3f}", *(f"{r:.3f}" for r in recall), f"{folds} x {seeds}",
+            f"{f1 - row.f1:+.3f}", *(f"{r:.3f}" for r in recall),
+            ", ".join(f"{100 * u:.1f}" for u in scores["UA"]), f"{folds} x {seeds}",
             "(reference)" if test is None else str(test),
+            "(reference)" if interval is None else str(interval),
         ]) + " |")
         records.append([
             row.system, row.label, int(row.parameters), parameters[row.system], row.ua, ua,
-            ua_std, ua - row.ua, row.f1, f1, f1_std, f1 - row.f1, *recall, folds, seeds,
-            *_test_cells(test),
+            ua_std, ua - row.ua, row.f1, f1, f1_std, f1 - row.f1, *recall,
+            " ".join(f"{u:.6f}" for u in scores["UA"]), folds, seeds, *_test_cells(test),
+            *_interval_cells(interval),
         ])
     return "\n".join(lines) + "\n", _csv_text([columns, *records])
 
@@ -207,8 +238,11 @@ def write_paper_table(
     heading = f"# Table {table} of Li et al. (ICASSP 2019), reproduced\n\n"
     notes = (f"{title}\n\n" if title else "") + (
         "Paper: IEMOCAP 4 classes, 10 folds. Ours: mean ± std over folds (each fold averaged "
-        "over seeds); recall pooled over every test utterance; Wilcoxon signed-rank over "
-        "paired fold x seed UAs against S4 (DRN-MHSA).\n\n"
+        "over seeds); recall pooled over every test utterance; against S4 (DRN-MHSA): "
+        "Wilcoxon signed-rank over folds (each fold's UA averaged over the seeds; seeds are "
+        "not samples) and a speaker-cluster bootstrap of the pooled UA difference (test "
+        "speakers resampled with replacement, each seed's predictions scored on every "
+        "resample and averaged).\n\n"
     )
     md_path, csv_path = folder / f"table{table}.md", folder / f"table{table}.csv"
     write_text_atomic(heading + notes + markdown, md_path)
@@ -249,16 +283,45 @@ def _paired(runs: Runs, reference: Runs | None) -> PairedTest | str:
     if reference is None:
         return "no S4 run"
     try:
-        return paired_wilcoxon(*pair_runs(runs, reference))
-    except ValueError as err:  # no shared fold or seed
+        return paired_wilcoxon(*pair_folds(runs, reference))
+    except ValueError as err:  # no shared fold
         return f"not paired: {err}"
 
 
+def _bootstrap(
+    source: str | PathLike | Sequence[str | PathLike],
+    reference_source: str | PathLike | Sequence[str | PathLike] | None,
+    runs: Runs,
+    reference: Runs | None,
+    labels: Sequence[str],
+    resamples: int,
+) -> BootstrapInterval | str:
+    """The speaker bootstrap against S4, or why there is none (the table is still written)."""
+    if reference_source is None or reference is None:
+        return "no S4 run"
+    if resamples < 1:
+        return "no bootstrap asked"
+    try:
+        row = read_row_predictions(source, folds=set(next(iter(runs.values()))))
+        s4 = read_row_predictions(reference_source, folds=set(next(iter(reference.values()))))
+        return bootstrap_against(row, s4, labels, resamples)
+    except InputFileError as err:  # predictions without speakers, other utterances
+        return f"no bootstrap: {err}"
+
+
 def _test_cells(test: PairedTest | str | None) -> tuple[object, object, object]:
-    """CSV cells of a paired test: mean difference, p-value, pairs (or why there is none)."""
+    """CSV cells of a paired test: mean difference, p-value, folds (or why there is none)."""
     if isinstance(test, PairedTest):
         return test.mean_difference, test.p_value, test.pairs
     return "", test or "", ""
+
+
+def _interval_cells(interval: BootstrapInterval | str | None) -> tuple[object, ...]:
+    """CSV cells of a bootstrap: difference, interval, share <= 0, speakers (or why none)."""
+    if isinstance(interval, BootstrapInterval):
+        return (interval.difference, interval.low, interval.high, interval.share_at_most_zero,
+                interval.speakers)
+    return "", "", "", interval or "", ""
 
 
 def _millions(count: int) -> str:

@@ -7,7 +7,7 @@ Layout (``<seed>`` is the seed of the run, ``<k>`` the fold number)::
         fold_<k>/
             metrics.json                         scores, confusion, test size, wall time
             confusion_matrix.csv  confusion_matrix.png
-            predictions.csv                      utt_id, true, predicted, p_<label>...
+            predictions.csv                      utt_id, true, predicted, speaker, p_<label>...
             checkpoints/  hparams.yaml  logs/
 
 Every file is written to a temporary name in its folder and renamed over
@@ -19,10 +19,14 @@ import csv
 import io
 import statistics
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.io import (
     load_json,
     write_bytes_atomic,
@@ -34,10 +38,13 @@ from speechbrain_drnsa.results.scores import Evaluation
 
 __all__ = [
     "METRICS_FILE",
+    "PREDICTIONS_FILE",
+    "FoldPredictions",
     "corpus_means",
     "fold_folder",
     "read_finished_folds",
     "read_fold_metrics",
+    "read_predictions",
     "write_fold_report",
     "summarize",
     "write_seeds_summary",
@@ -46,6 +53,9 @@ __all__ = [
 
 #: Written last in a fold's folder: its presence marks the fold as finished.
 METRICS_FILE = "metrics.json"
+
+#: Each test utterance's true and predicted label, speaker and class probabilities.
+PREDICTIONS_FILE = "predictions.csv"
 
 
 def fold_folder(experiment_folder: str | PathLike, fold: int) -> Path:
@@ -164,11 +174,15 @@ def write_fold_report(
         _confusion_png(evaluation.confusion, evaluation.labels), folder / "confusion_matrix.png"
     )
     predictions = [["utt_id", "true", "predicted"], *map(list, evaluation.predictions)]
+    if evaluation.speakers is not None:
+        predictions[0].append("speaker")
+        for row, speaker in zip(predictions[1:], evaluation.speakers, strict=True):
+            row.append(speaker)
     if evaluation.probabilities is not None:
         predictions[0] += [f"p_{label}" for label in evaluation.labels]
         for row, probabilities in zip(predictions[1:], evaluation.probabilities, strict=True):
             row += [f"{p:.6f}" for p in probabilities]
-    write_text_atomic(_csv_text(predictions), folder / "predictions.csv")
+    write_text_atomic(_csv_text(predictions), folder / PREDICTIONS_FILE)
     metrics = {
         **{name: evaluation.scores[name] for name in SCORE_NAMES},
         "n_test": len(evaluation.predictions),
@@ -178,6 +192,93 @@ def write_fold_report(
     }
     write_json_atomic(metrics, folder / METRICS_FILE)
     return metrics
+
+
+@dataclass(frozen=True)
+class FoldPredictions:
+    """A fold's ``predictions.csv``: every test utterance once, in the file's order.
+
+    Arguments
+    ---------
+    path : pathlib.Path
+        The file read.
+    labels : list of str
+        Class names, in the order of the probability columns (empty without them).
+    ids, truths, predicted : list of str
+        Utterance ids, true and predicted labels.
+    speakers : list of str or None
+        Each utterance's speaker; None when the file has no ``speaker`` column
+        (written before speakers were recorded).
+    probabilities : numpy.ndarray or None
+        ``(utterances, labels)``; None without ``p_<label>`` columns.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> ev = Evaluation({"UA": 0.5, "WA": 0.5, "F1": 0.3}, [[1, 0], [1, 0]], ["neu", "ang"],
+    ...                 [("a", "neu", "neu"), ("b", "ang", "neu")], speakers=["s1", "s2"])
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = write_fold_report(folder, ev)
+    >>> read_predictions(folder).speakers
+    ['s1', 's2']
+    """
+
+    path: Path
+    labels: list[str]
+    ids: list[str]
+    truths: list[str]
+    predicted: list[str]
+    speakers: list[str] | None
+    probabilities: np.ndarray | None
+
+
+def read_predictions(folder: str | PathLike) -> FoldPredictions:
+    """Read the ``predictions.csv`` of a fold's folder, its columns found by name.
+
+    Arguments
+    ---------
+    folder : str or PathLike
+        The fold's folder.
+
+    Returns
+    -------
+    FoldPredictions
+
+    Raises
+    ------
+    InputFileError
+        If the file is missing or lacks the ``utt_id``, ``true`` or ``predicted`` column.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> read_predictions(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    speechbrain_drnsa.errors.InputFileError: ...predictions.csv: file not found
+    """
+    path = Path(folder) / PREDICTIONS_FILE
+    try:
+        with open(path, newline="", encoding="utf-8") as stream:
+            reader = csv.DictReader(stream)
+            rows, header = list(reader), list(reader.fieldnames or [])
+    except FileNotFoundError:
+        raise InputFileError(path, "file not found") from None
+    missing = [name for name in ("utt_id", "true", "predicted") if name not in header]
+    if missing:
+        raise InputFileError(path, f"has no {missing[0]!r} column (header: {header})")
+    probability_columns = [name for name in header if name.startswith("p_")]
+    return FoldPredictions(
+        path=path,
+        labels=[name.removeprefix("p_") for name in probability_columns],
+        ids=[row["utt_id"] for row in rows],
+        truths=[row["true"] for row in rows],
+        predicted=[row["predicted"] for row in rows],
+        speakers=[row["speaker"] for row in rows] if "speaker" in header else None,
+        probabilities=np.array(
+            [[float(row[name]) for name in probability_columns] for row in rows], dtype=np.float64
+        ) if probability_columns else None,
+    )
 
 
 def summarize(folds: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:

@@ -55,6 +55,9 @@ class Evaluation:
     probabilities : list of list of float, optional
         The class probabilities of each prediction, in ``labels`` order, so
         that several models' outputs can be averaged (an ensemble) later.
+    speakers : list of str, optional
+        The speaker of each prediction, so that comparisons can resample
+        test speakers (:func:`~speechbrain_drnsa.results.stats.speaker_bootstrap`).
 
     Example
     -------
@@ -68,6 +71,7 @@ class Evaluation:
     labels: list[str]
     predictions: list[tuple[str, str, str]]
     probabilities: list[list[float]] | None = None
+    speakers: list[str] | None = None
 
 
 def emotion_scores(num_classes: int, prefix: str = "") -> MetricCollection:

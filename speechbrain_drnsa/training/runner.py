@@ -58,6 +58,7 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
 """
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -195,8 +196,8 @@ def train_fold(
     trainer.test(module, datamodule=data, ckpt_path=tested)
     metrics: dict[str, Any] = {}
     if trainer.is_global_zero:
-        metrics = _report(hparams, fold, folder, module, trainer, tested, averaged, started,
-                          retrained, prepared.num_folds, load_json(prepared.manifest))
+        metrics = _report(hparams, prepared, fold, folder, module, trainer, tested, averaged,
+                          started, retrained)
     trainer.strategy.barrier()
     return metrics
 
@@ -361,6 +362,7 @@ def _select(
 
 def _report(
     hparams: Mapping[str, Any],
+    prepared: PreparedData,
     fold: int,
     folder: Path,
     module: SERModule,
@@ -369,20 +371,21 @@ def _report(
     averaged: list[str],
     started: float,
     retrained: Mapping[str, Any],
-    num_folds: int,
-    manifest: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
     """Write the fold's report from its test evaluation and training record."""
     record = load_json(folder / "checkpoints" / TRAINED_RECORD_NAME)
+    manifest = load_json(prepared.manifest)
+    # each utterance's speaker, so that comparisons can resample the test speakers
+    speakers = [manifest[utt_id]["speaker"] for utt_id, *_ in module.evaluation.predictions]
     # several corpora: the scores of each corpus tested, for UA per test corpus
     corpora = scores_by_corpus(module.evaluation, corpus_of(manifest))
     return report.write_fold_report(
         folder,
-        module.evaluation,
+        dataclasses.replace(module.evaluation, speakers=speakers),
         {
             "fold": fold,
             "protocol": hparams["protocol"],
-            "protocol_folds": num_folds,  # so that a part of the run says it is a part
+            "protocol_folds": prepared.num_folds,  # so that a part of the run says it is a part
             "seed": hparams["seed"],
             "checkpoint": Path(tested).name,
             **({"averaged_checkpoints": [Path(p).name for p in averaged]} if averaged else {}),
