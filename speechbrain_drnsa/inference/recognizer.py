@@ -1,7 +1,8 @@
 """EmotionRecognizer: classify speech with an exported model, as SpeechBrain's EncoderClassifier.
 
 ``from_hparams(source)`` loads a model folder or a hub id without running code
-from it (:mod:`speechbrain_drnsa.inference.folder`); ``classify_file``,
+from it (:mod:`speechbrain_drnsa.inference.folder`), with the other calls of
+SpeechBrain's ``Pretrained`` (:mod:`~speechbrain_drnsa.inference.pretrained`); ``classify_file``,
 ``classify_batch`` and ``encode_batch`` follow
 ``speechbrain.inference.classifiers.EncoderClassifier``. A folder of several
 folds is an ensemble: the output probabilities are the mean of the folds'.
@@ -21,7 +22,6 @@ command line shares the checks): windows, tensors, what a signal lets the
 model see (warnings), model folders.
 """
 
-import copy
 import logging
 from collections.abc import Iterable, Sequence
 from os import PathLike
@@ -34,13 +34,11 @@ from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.features.lld_sets import frame_extractor
 from speechbrain_drnsa.inference.functionals_input import FunctionalsInput
-from speechbrain_drnsa.inference.folder import (
-    ONNX_NAME, ModelFolder, load_model_folder, read_model_folder,
-)
-from speechbrain_drnsa.inference.hub import resolve_source
+from speechbrain_drnsa.inference.folder import ONNX_NAME, ModelFolder
 from speechbrain_drnsa.inference.inputs import (
     batch_signals, check_device, check_window, signal_warnings,
 )
+from speechbrain_drnsa.inference.pretrained import PretrainedInterface, placed
 from speechbrain_drnsa.inference.speakers import audio_files, load_speakers, save_speakers
 from speechbrain_drnsa.inference.windows import FileResult, WindowResult, read_windows
 from speechbrain_drnsa.lobes import DRNEncoder
@@ -51,7 +49,7 @@ logger = logging.getLogger(__name__)
 _PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-class EmotionRecognizer:
+class EmotionRecognizer(PretrainedInterface):
     """Classify the emotion of speech with an exported DRN-MHSA model (or an ensemble of folds).
 
     Arguments
@@ -96,7 +94,9 @@ class EmotionRecognizer:
         self.dtype = _PRECISIONS[precision]
         self.folder = folder
         self.backend = backend
-        self.device = check_device(device if backend == "torch" else "cpu")
+        self.device = check_device(device)
+        if backend == "onnx" and self.device.type != "cpu":
+            raise ValueError(f"the ONNX backend runs on the CPU, not {str(self.device)!r}")
         self.labels = list(folder.labels)
         self.onnx = None
         if backend == "onnx":
@@ -107,7 +107,7 @@ class EmotionRecognizer:
             )
         torch_folds = folder.models if self.onnx is None else []
         self.models = [_for_inference(model, self.device, self.dtype) for model in torch_folds]
-        self.normalizers = [_placed(norm, self.device) for norm in folder.normalizers][
+        self.normalizers = [placed(norm, self.device) for norm in folder.normalizers][
             : len(torch_folds)]
         #: LLD frames per encoder output frame: shorter audio gets a warning.
         self.total_stride = (
@@ -125,7 +125,7 @@ class EmotionRecognizer:
                 raise ValueError("the ONNX backend does not take utterance functionals: use torch")
             self.functionals = FunctionalsInput(
                 folder.config["functionals"],
-                [_placed(norm, self.device) for norm in folder.functionals_normalizers],
+                [placed(norm, self.device) for norm in folder.functionals_normalizers],
                 self.speaker_normalization,
             )
         self._warned_no_speaker = False
@@ -136,45 +136,6 @@ class EmotionRecognizer:
                 "(hash %s..., here %s...); predictions may differ from the training run's",
                 folder.path, expected[:12], self.extractor.config_hash[:12],
             )
-
-    @classmethod
-    def from_hparams(
-        cls,
-        source: str | PathLike,
-        savedir: str | PathLike | None = None,
-        run_opts: dict[str, Any] | None = None,
-        revision: str | None = None,
-        backend: str = "torch",
-    ) -> "EmotionRecognizer":
-        """Load a model folder or a hub id (``owner/name``), running no code from it.
-
-        Arguments
-        ---------
-        source : str or PathLike
-            A folder written by :func:`~speechbrain_drnsa.inference.export`, or a hub id.
-        savedir : str or PathLike, optional
-            Hub cache folder for a hub id.
-        run_opts : dict, optional
-            ``{"device": "cuda:0", "precision": "bf16"}``; CPU and fp32 by default.
-        revision : str, optional
-            Hub branch, tag or commit.
-        backend : str
-            ``"torch"`` or ``"onnx"`` (see the class).
-
-        Returns
-        -------
-        EmotionRecognizer
-            Ready to classify.
-        """
-        folder, root = resolve_source(source, savedir, revision)
-        run_opts = run_opts or {}
-        load = read_model_folder if backend == "onnx" else load_model_folder
-        return cls(
-            load(folder, root),
-            device=run_opts.get("device", "cpu"),
-            backend=backend,
-            precision=run_opts.get("precision", "fp32"),
-        )
 
     def classify_batch(
         self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None, speaker: str | None = None
@@ -486,16 +447,4 @@ def _for_inference(
     for module in model.modules():
         if isinstance(module, DRNEncoder):
             module.fold_batch_norms()  # in place: folding twice changes nothing
-    return _placed(model, device, dtype)
-
-
-def _placed(
-    module: torch.nn.Module, device: torch.device, dtype: torch.dtype | None = None
-) -> torch.nn.Module:
-    """``module`` on ``device`` (and ``dtype``): a copy when it moves, since ``.to`` works in
-    place and a loaded folder's modules may be shared by recognizers of other precisions."""
-    tensors = [*module.parameters(), *module.buffers()]
-    if all(t.device == device and (dtype is None or not t.is_floating_point()
-                                   or t.dtype == dtype) for t in tensors):
-        return module
-    return copy.deepcopy(module).to(device=device, dtype=dtype)
+    return placed(model, device, dtype)
