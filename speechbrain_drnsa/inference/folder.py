@@ -375,7 +375,12 @@ def _load_part(
         for n, t in own.items()
         if n in given and given[n].shape != t.shape
     )
-    for problem, names in (("missing", missing), ("unexpected", unexpected), ("misshapen", wrong)):
+    integer = sorted(  # floats may come in another precision, never as integers
+        f"{prefix}{n} {given[n].dtype} (config: {t.dtype})" for n, t in own.items()
+        if n in given and t.is_floating_point() and not given[n].is_floating_point()
+    )
+    for problem, names in (("missing", missing), ("unexpected", unexpected),
+                           ("misshapen", wrong), ("integer", integer)):
         if names:
             raise InputFileError(
                 path, f"weights do not fit the config: {problem} tensors {names[:5]}"

@@ -28,6 +28,7 @@ import torch
 from ruamel.yaml import events
 
 from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.features.stock_sets import FEATURE_SETS
 
 __all__ = [
     "MAX_TEXT_BYTES",
@@ -421,9 +422,10 @@ def check_config(config: Any, path: str | PathLike) -> None:
     if "sample_rate" in features and not (_is_int(features["sample_rate"])
                                           and features["sample_rate"] > 0):
         raise InputFileError(path, "features.sample_rate: expected a positive integer")
-    for key in ("feature_set", "config_hash"):
-        if features.get(key) is not None and not isinstance(features[key], str):
-            raise InputFileError(path, f"features.{key}: expected a string")
+    if features.get("config_hash") is not None and not isinstance(features["config_hash"], str):
+        raise InputFileError(path, "features.config_hash: expected a string")
+    if features.get("feature_set") not in (None, *FEATURE_SETS):
+        raise InputFileError(path, f"features.feature_set: expected one of {list(FEATURE_SETS)}")
     window = mapping("inference_window")
     try:
         check_window(window.get("length_s", 10.0), window.get("hop_s"))
@@ -431,9 +433,10 @@ def check_config(config: Any, path: str | PathLike) -> None:
         raise InputFileError(path, f"inference_window: {err}") from None
     if "functionals" in config:
         functionals = mapping("functionals")
-        if not isinstance(functionals.get("feature_set"), str) or not (
+        if functionals.get("feature_set") not in FEATURE_SETS or not (
                 _is_int(functionals.get("size")) and functionals["size"] > 0):
-            raise InputFileError(path, "functionals: expected feature_set (a string) and size")
+            raise InputFileError(path, f"functionals: expected feature_set (one of "
+                                 f"{list(FEATURE_SETS)}) and size (a positive integer)")
     if ("functionals" in config) != ("functionals_normalizer" in config):
         raise InputFileError(path, "functionals and functionals_normalizer go together")
 

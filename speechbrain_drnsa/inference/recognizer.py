@@ -382,11 +382,11 @@ class EmotionRecognizer(PretrainedInterface):
         feats, lengths = self._standardized(feats, speaker, statistics)
         if self.onnx is not None:
             probs = self.onnx.probabilities(feats.numpy(), lengths.numpy())
-            return _finite(torch.from_numpy(probs))
+            return _finite(torch.from_numpy(probs), self.folder.path)
         inputs = self._fold_inputs(feats, lengths, functionals, speaker)
         with torch.inference_mode():
             probs = [model(*x).float().softmax(dim=-1) for model, x in zip(self.models, inputs)]
-        return _finite(torch.stack(probs).mean(dim=0).cpu())
+        return _finite(torch.stack(probs).mean(dim=0).cpu(), self.folder.path)
 
     def _fold_inputs(
         self,
@@ -433,9 +433,10 @@ class EmotionRecognizer(PretrainedInterface):
             )
 
 
-def _finite(probabilities: torch.Tensor) -> torch.Tensor:
+def _finite(probabilities: torch.Tensor, folder: Path) -> torch.Tensor:
     if not bool(probabilities.isfinite().all()):
-        raise ValueError("the model gave NaN or infinite probabilities (non-finite weights?)")
+        raise InputFileError(folder, "the model gives NaN or infinite probabilities: its "
+                             "weights or normaliser statistics are unusable")
     return probabilities
 
 
