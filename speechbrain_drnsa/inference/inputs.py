@@ -154,7 +154,7 @@ def check_device(device: str | torch.device) -> torch.device:
         if (device.index or 0) >= count:
             raise ValueError(f"device {str(device)!r} asked for, but this machine has "
                              f"{count} CUDA device(s)")
-    elif device.type not in ("cpu", "meta") and not _backend_available(device.type):
+    elif device.type != "cpu" and not _backend_available(device.type):
         raise ValueError(f"device {str(device)!r} asked for, but it is not available here")
     return device
 
@@ -471,8 +471,11 @@ def _relative_lengths(wav_lens: Any, batch: int) -> torch.Tensor:
 
 
 def _backend_available(kind: str) -> bool:
-    backend = getattr(torch, kind, None) or getattr(torch.backends, kind, None)
-    return bool(getattr(backend, "is_available", lambda: False)())
+    for home in (torch, torch.backends):  # torch.xpu.is_available, torch.backends.mps...
+        is_available = getattr(getattr(home, kind, None), "is_available", None)
+        if is_available is not None:
+            return bool(is_available())
+    return False
 
 
 def _is_number(value: Any) -> bool:

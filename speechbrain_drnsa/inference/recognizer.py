@@ -15,11 +15,8 @@ computes them from several files of that speaker. Without an enrolled
 speaker, each file is standardised with its own statistics, the closest
 stand-in for a speaker's (the training statistics would feed the model raw,
 unstandardised LLDs it never saw); this is logged once. A model trained
-without them refuses a speaker rather than ignore it.
-
-Every input is checked by :mod:`~speechbrain_drnsa.inference.inputs` (the
-command line shares the checks): windows, tensors, what a signal lets the
-model see (warnings), model folders.
+without them refuses a speaker rather than ignore it. Inputs are checked by
+:mod:`~speechbrain_drnsa.inference.inputs`, shared with the command line.
 """
 
 import logging
@@ -145,9 +142,11 @@ class EmotionRecognizer(PretrainedInterface):
         Arguments
         ---------
         wavs : torch.Tensor
-            ``(batch, time)`` at the model's sample rate (16 kHz).
+            ``(batch, time)`` or ``(batch, time, channels)`` floats at the model's
+            sample rate (16 kHz); refused otherwise
+            (:func:`~speechbrain_drnsa.inference.inputs.batch_signals`).
         wav_lens : torch.Tensor, optional
-            Relative lengths ``(batch,)``; None: no padding.
+            Relative lengths ``(batch,)`` in (0, 1]; None: no padding.
         speaker : str, optional
             An enrolled speaker (per-speaker models only).
 
