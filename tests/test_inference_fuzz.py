@@ -22,6 +22,7 @@ import safetensors.torch
 import soundfile
 import torch
 
+import speechbrain_drnsa
 from speechbrain_drnsa.cli import main
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.inference import EmotionRecognizer
@@ -29,7 +30,8 @@ from speechbrain_drnsa.inference.folder import label_encoder_text
 from test_inference_inputs import LAUGHS, deadline
 
 RATE = 16000
-ROOT = Path(__file__).resolve().parents[1]
+# subprocesses import the package this process tests
+ENV = {**os.environ, "PYTHONPATH": str(Path(speechbrain_drnsa.__file__).resolve().parents[1])}
 RESULT, ERROR = "result", "error"  # None: either, as long as it is well formed
 
 
@@ -151,7 +153,7 @@ def test_bad_audio_through_the_api_and_one_cli_process(tiny_model_folder, tmp_pa
         [sys.executable, "-m", "speechbrain_drnsa.cli", "classify", *paths,
          "--model", str(tiny_model_folder), "--json"],
         capture_output=True, text=True, timeout=90, cwd=out,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=ENV,
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     classified = {json.loads(line)["file"] for line in done.stdout.splitlines()}
@@ -336,7 +338,7 @@ def test_a_hostile_model_folder_fails_a_real_process_in_one_line(tiny_model_fold
     done = subprocess.run(
         [sys.executable, "-m", "speechbrain_drnsa.cli", "classify", str(wav), "--model",
          str(folder)], capture_output=True, text=True, timeout=60, cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=ENV,
     )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [

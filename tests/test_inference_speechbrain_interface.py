@@ -3,7 +3,6 @@
 import inspect
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,5 +129,5 @@ def test_the_interface_imports_neither_speechbrain_nor_lightning(tiny_model_fold
         "print(sorted(m for m in ('lightning', 'speechbrain') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          check=True, cwd=Path(__file__).resolve().parents[1])
+                          check=True, cwd=tmp_path)
     assert done.stdout.strip().splitlines()[-1] == "[]"
