@@ -12,9 +12,13 @@ about) with the same words wherever it comes in:
   nesting and size: a 1.7 KB "billion laughs" file would otherwise expand
   to gigabytes), the config's value types, finite weights, capped text files.
 
-Errors about a file are :class:`~speechbrain_drnsa.errors.InputFileError`
-naming it; lists quoted in messages are capped (:func:`quoted`), so that a
-label file of 10,000 lines still gives a short line.
+Whether an audio file can be read at all (missing, empty, truncated, not
+audio, NaN samples) is :func:`~speechbrain_drnsa.features.audio.audio_info`'s
+and :func:`~speechbrain_drnsa.features.audio.read_audio`'s, which data
+preparation shares too. Errors about a file are
+:class:`~speechbrain_drnsa.errors.InputFileError` naming it; lists quoted in
+messages are capped (:func:`quoted`), so that a label file of 10,000 lines
+still gives a short line.
 """
 
 import math
@@ -31,6 +35,7 @@ from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.stock_sets import FEATURE_SETS
 
 __all__ = [
+    "MAX_OVERLAP",
     "MAX_TEXT_BYTES",
     "MAX_WINDOW_S",
     "MIN_WINDOW_S",
