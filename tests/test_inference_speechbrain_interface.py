@@ -34,7 +34,8 @@ def test_from_hparams_takes_speechbrains_leading_arguments_in_order(tiny_model_f
     expected = ["source", "hparams_file", "overrides", "savedir"]
     assert ours[:4] == theirs[:3] + ["savedir"] == expected
     recognizer = EmotionRecognizer.from_hparams(
-        str(tiny_model_folder), "hyperparams.yaml", {}, None, huggingface_cache_dir=None
+        str(tiny_model_folder), "hyperparams.yaml", {}, None, huggingface_cache_dir=None,
+        freeze_params=True, use_auth_token=False,  # SpeechBrain's defaults change nothing
     )
     assert recognizer.labels == ["neu", "hap", "sad", "ang"]
 
@@ -42,7 +43,7 @@ def test_from_hparams_takes_speechbrains_leading_arguments_in_order(tiny_model_f
 @pytest.mark.parametrize("options, reason", [
     ({"hparams_file": "inference.yaml"}, "always hyperparams.yaml"),
     ({"overrides": {"labels": ["a"]}}, "trained network as it is"),
-    ({"pymodule_file": "custom.py"}, "none is ever run"),
+    ({"pymodule_file": "my_code.py"}, "none is ever run"),
     ({"use_auth_token": "x"}, "HF_TOKEN"),
     ({"savedir": "a", "huggingface_cache_dir": "b"}, "not both"),
     ({"run_opts": {"jit": True}}, "'jit' is not used here"),

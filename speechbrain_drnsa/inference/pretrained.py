@@ -36,6 +36,9 @@ _REFUSED = {
     "overrides_must_match": "overrides are not applied (see overrides)",
     "freeze_params": "the models are always frozen, in evaluation mode",
 }
+# SpeechBrain's defaults of those options: passing them changes nothing, so they are accepted
+_HARMLESS = {"pymodule_file": "custom.py", "use_auth_token": False, "token": None,
+             "overrides_must_match": True, "freeze_params": True}
 
 
 class PretrainedInterface:
@@ -83,7 +86,8 @@ class PretrainedInterface:
         download_only : bool
             Fetch the files of a hub id into the cache, build nothing, return None.
         **options
-            SpeechBrain's other options, each refused with its reason.
+            SpeechBrain's other options, each refused with its reason unless it
+            has SpeechBrain's default value (``freeze_params=True`` ...).
 
         Returns
         -------
@@ -95,7 +99,7 @@ class PretrainedInterface:
         ValueError
             For an option that is refused, naming it and why.
         """
-        for name in options:
+        for name in (name for name in options if _HARMLESS.get(name, ...) != options[name]):
             why = _REFUSED.get(name, f"not an option of from_hparams: {_accepted()}")
             raise ValueError(f"from_hparams({name}=...) refused: {why}")
         if hparams_file != CONFIG_NAME:
