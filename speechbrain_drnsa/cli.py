@@ -12,6 +12,20 @@ from collections.abc import Sequence
 logger = logging.getLogger(__name__)
 
 
+def _window_seconds(text: str) -> float:
+    """``--window``: seconds within the range the recognizer accepts, or a usage error."""
+    from speechbrain_drnsa.inference.inputs import check_window
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"window must be a number of seconds, got {text!r}")
+    try:
+        return check_window(seconds)[0]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _make_demo_corpus(args: argparse.Namespace) -> int:
     from speechbrain_drnsa.data.demo import make_demo_corpus
 
@@ -117,7 +131,8 @@ def _classify(args: argparse.Namespace) -> int:
 
     try:
         recognizer = EmotionRecognizer.from_hparams(
-            args.model, backend=args.backend, run_opts={"precision": args.precision}
+            args.model, backend=args.backend,
+            run_opts={"precision": args.precision, "device": args.device},
         )
         if args.speaker_dir:
             recognizer.enrol("speaker", args.speaker_dir)
@@ -309,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--model", required=True, help="model folder or hub id (owner/name)")
     classify.add_argument("--json", action="store_true", help="one JSON object per line")
     classify.add_argument(
-        "--window", type=float, default=None, help="window in seconds for long files (hop: half)"
+        "--window", type=_window_seconds, default=None,
+        help="window in seconds for long files, 0.25 to 600 (hop: half)",
     )
     classify.add_argument(
         "--speaker-dir", default=None, help="files of the one speaker of all inputs, to enrol"
@@ -322,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision", choices=["fp32", "bf16"], default="fp32",
         help="torch models in fp32 (exact) or bfloat16 (faster where the CPU has it)",
     )
+    classify.add_argument(
+        "--device", default="cpu", help="torch device of the models: cpu, cuda, cuda:1 ..."
+    )
     classify.set_defaults(func=_classify)
 
     explain = commands.add_parser(
@@ -332,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", required=True, help="image to write (.png, .pdf, .svg)")
     explain.add_argument("--heads", action="store_true", help="also draw each attention head")
     explain.add_argument(
-        "--window", type=float, default=None, help="window in seconds for long files (hop: half)"
+        "--window", type=_window_seconds, default=None,
+        help="window in seconds for long files, 0.25 to 600 (hop: half)",
     )
     explain.add_argument(
         "--speaker-dir", default=None, help="files of the file's speaker, to enrol"

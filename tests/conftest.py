@@ -121,3 +121,13 @@ def train_tiny(tiny_recipe_args: list[str]) -> Callable[..., int]:
         return script.main([hparams, *tiny_recipe_args, f"--output_root={output_root}", *overrides])
 
     return train
+
+
+@pytest.fixture(scope="session")
+def tiny_model_folder(train_tiny, tmp_path_factory) -> Path:
+    """A one-fold model folder of the tiny recipe (one epoch); tests must not modify it."""
+    from speechbrain_drnsa.inference import export
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    assert train_tiny(root, "--fold=0", "--max_epochs=1") == 0
+    return export(root / "drn_mhsa" / "1234", root / "model")

@@ -21,6 +21,7 @@ from torch import nn
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
+from speechbrain_drnsa.inference.inputs import check_yaml_text
 from speechbrain_drnsa.lobes import (
     AttentionPooling,
     ConvEncoder,
@@ -143,7 +144,8 @@ def spec_from_model_yaml(
     ------
     InputFileError
         If ``model`` is missing or uses anything but the package's lobes with
-        keyword arguments.
+        keyword arguments, or the yaml is too large or deep once its aliases
+        are expanded (:func:`~speechbrain_drnsa.inference.inputs.check_yaml_text`).
 
     Example
     -------
@@ -152,6 +154,7 @@ def spec_from_model_yaml(
     >>> spec_from_model_yaml(text, {"size": 16})
     {'class': 'DNNClassifier', 'args': {'input_size': 16, 'out_neurons': 3}}
     """
+    check_yaml_text(text, path, aliases=True)  # a checkpoint's text is as untrusted as a folder
     resolved = resolve_references(text, dict(overrides or {})).getvalue()
     document = ruamel.yaml.YAML(typ="rt").load(resolved)
     if not isinstance(document, Mapping) or "model" not in document:

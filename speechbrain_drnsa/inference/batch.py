@@ -72,7 +72,7 @@ def classify_paths(
     """
     for path in paths:
         try:
-            hop_s = window_s / 2 if window_s else None
+            hop_s = window_s / 2 if window_s is not None else None
             yield path, recognizer.classify_windows(path, speaker, window_s, hop_s), None
         except Exception as err:  # noqa: BLE001 - one bad file must not stop the others
             reason = str(err) if str(path) in str(err) else f"{path}: {err}"

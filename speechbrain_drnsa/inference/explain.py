@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from speechbrain_drnsa.features.audio import read_audio
+from speechbrain_drnsa.inference.inputs import check_window
 from speechbrain_drnsa.inference.recognizer import EmotionRecognizer
 from speechbrain_drnsa.inference.windows import read_windows
 from speechbrain_drnsa.nnet.attention import explicit_attention
@@ -104,8 +105,10 @@ def explain_file(
     """
     if not recognizer.models:
         raise ValueError("explain needs the torch backend (backend='torch')")
-    hop_s = window_s / 2 if window_s else recognizer.hop_s  # as the classify command
-    window_s = window_s or recognizer.window_s
+    window_s, hop_s = (  # as the classify command: a window given hops by half of it
+        check_window(window_s) if window_s is not None else (recognizer.window_s, recognizer.hop_s)
+    )
+    recognizer._check_speaker(speaker)
     extractor = recognizer.extractor
     segments = [
         (s.start_s, s.end_s, extractor.extract(s.signal, s.sample_rate),

@@ -26,6 +26,9 @@ from torch import nn
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.inference.architecture import build_from_spec
+from speechbrain_drnsa.inference.inputs import (
+    check_config, check_finite_tensors, check_yaml_text, one_line, quoted, read_text,
+)
 
 __all__ = [
     "CONFIG_NAME",
@@ -170,21 +173,25 @@ def read_config(path: str | PathLike) -> dict[str, Any]:
     speechbrain_drnsa.errors.InputFileError: ...: line 1: tag !apply:os.system refused ...
     """
     path = Path(path)
+    text = read_text(path)
+    check_yaml_text(text, path)  # no aliases, bounded nesting: composing it stays cheap
     try:
-        text = path.read_text(encoding="utf-8")
         node = ruamel.yaml.YAML(typ="safe", pure=True).compose(text)
-    except (OSError, UnicodeDecodeError, ruamel.yaml.YAMLError) as err:
-        raise InputFileError(path, f"not a readable yaml file ({err})".replace("\n", " "))
-    _refuse_tags(node, path)
-    config = ruamel.yaml.YAML(typ="safe", pure=True).load(text)
+        if node is not None:
+            _refuse_tags(node, path)
+        config = ruamel.yaml.YAML(typ="safe", pure=True).load(text)
+    except ruamel.yaml.YAMLError as err:
+        raise InputFileError(path, one_line(f"not a readable yaml file ({err})")) from None
     if not isinstance(config, dict):
         raise InputFileError(path, "expected a mapping at the top level")
-    unknown = sorted(set(config) - _CONFIG_KEYS)
+    unknown = sorted(map(str, set(config) - _CONFIG_KEYS))
     if unknown:
-        raise InputFileError(path, f"unknown key {unknown[0]!r}; allowed: {sorted(_CONFIG_KEYS)}")
+        raise InputFileError(path, one_line(
+            f"unknown key {unknown[0]!r}; allowed: {sorted(_CONFIG_KEYS)}", 400))
     missing = sorted(_REQUIRED_KEYS - set(config))
     if missing:
         raise InputFileError(path, f"missing key {missing[0]!r}")
+    check_config(config, path)
     return config
 
 
@@ -236,19 +243,19 @@ def read_labels(path: str | PathLike) -> list[str]:
     """
     path = Path(path)
     mapping = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_text(path).splitlines(), 1):
         if line.startswith("="):
             break
         label, sep, index = line.rpartition(" => ")
         try:
             label, index = ast.literal_eval(label), int(index)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, RecursionError, MemoryError):
             raise InputFileError(path, f"line {number}: expected 'label' => index") from None
         if not sep or not isinstance(label, str):
             raise InputFileError(path, f"line {number}: expected 'label' => index")
         mapping[index] = label
     if sorted(mapping) != list(range(len(mapping))) or not mapping:
-        raise InputFileError(path, f"indices must be 0..n-1, got {sorted(mapping)}")
+        raise InputFileError(path, f"indices must be 0..n-1, got {quoted(sorted(mapping))}")
     return [mapping[i] for i in range(len(mapping))]
 
 
@@ -283,7 +290,8 @@ def read_model_folder(
     labels = read_labels(folder / LABELS_NAME)
     if labels != list(config["labels"]):
         raise InputFileError(
-            folder / LABELS_NAME, f"labels {labels} differ from {CONFIG_NAME}'s {config['labels']}"
+            folder / LABELS_NAME,
+            f"labels {quoted(labels)} differ from {CONFIG_NAME}'s {quoted(config['labels'])}",
         )
     return ModelFolder(folder, config, labels, [], [])
 
@@ -318,7 +326,10 @@ def load_model_folder(
     try:
         tensors = safetensors.torch.load_file(weights_path)
     except Exception as err:  # noqa: BLE001 - safetensors raises several kinds
-        raise InputFileError(weights_path, f"not a readable safetensors file ({err})") from None
+        raise InputFileError(
+            weights_path, one_line(f"not a readable safetensors file ({err})")
+        ) from None
+    check_finite_tensors(tensors, weights_path)
     parts = [part for part in _PARTS if part in config]
     built: dict[str, list[nn.Module]] = {part: [] for part in parts}
     for fold in config["folds"]:
@@ -330,7 +341,9 @@ def load_model_folder(
     prefixes = tuple(f"fold_{fold}.{part}." for fold in config["folds"] for part in parts)
     unused = sorted(name for name in tensors if not name.startswith(prefixes))
     if unused:
-        raise InputFileError(weights_path, f"tensors the config does not describe: {unused[:5]}")
+        raise InputFileError(
+            weights_path, f"tensors the config does not describe: {quoted(unused)}"
+        )
     return ModelFolder(folder, config, labels, built["model"], built["normalizer"],
                        built.get("functionals_normalizer", []))
 
@@ -362,7 +375,12 @@ def _load_part(
         for n, t in own.items()
         if n in given and given[n].shape != t.shape
     )
-    for problem, names in (("missing", missing), ("unexpected", unexpected), ("misshapen", wrong)):
+    integer = sorted(  # floats may come in another precision, never as integers
+        f"{prefix}{n} {given[n].dtype} (config: {t.dtype})" for n, t in own.items()
+        if n in given and t.is_floating_point() and not given[n].is_floating_point()
+    )
+    for problem, names in (("missing", missing), ("unexpected", unexpected),
+                           ("misshapen", wrong), ("integer", integer)):
         if names:
             raise InputFileError(
                 path, f"weights do not fit the config: {problem} tensors {names[:5]}"

@@ -1,7 +1,8 @@
 """EmotionRecognizer: classify speech with an exported model, as SpeechBrain's EncoderClassifier.
 
 ``from_hparams(source)`` loads a model folder or a hub id without running code
-from it (:mod:`speechbrain_drnsa.inference.folder`); ``classify_file``,
+from it (:mod:`speechbrain_drnsa.inference.folder`), with the other calls of
+SpeechBrain's ``Pretrained`` (:mod:`~speechbrain_drnsa.inference.pretrained`); ``classify_file``,
 ``classify_batch`` and ``encode_batch`` follow
 ``speechbrain.inference.classifiers.EncoderClassifier``. A folder of several
 folds is an ensemble: the output probabilities are the mean of the folds'.
@@ -13,7 +14,9 @@ statistics) need the speaker's statistics: :meth:`EmotionRecognizer.enrol`
 computes them from several files of that speaker. Without an enrolled
 speaker, each file is standardised with its own statistics, the closest
 stand-in for a speaker's (the training statistics would feed the model raw,
-unstandardised LLDs it never saw); this is logged once.
+unstandardised LLDs it never saw); this is logged once. A model trained
+without them refuses a speaker rather than ignore it. Inputs are checked by
+:mod:`~speechbrain_drnsa.inference.inputs`, shared with the command line.
 """
 
 import logging
@@ -28,10 +31,11 @@ from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.features.lld_sets import frame_extractor
 from speechbrain_drnsa.inference.functionals_input import FunctionalsInput
-from speechbrain_drnsa.inference.folder import (
-    ONNX_NAME, ModelFolder, load_model_folder, read_model_folder,
+from speechbrain_drnsa.inference.folder import ONNX_NAME, ModelFolder
+from speechbrain_drnsa.inference.inputs import (
+    batch_signals, check_device, check_window, signal_warnings,
 )
-from speechbrain_drnsa.inference.hub import resolve_source
+from speechbrain_drnsa.inference.pretrained import PretrainedInterface, placed
 from speechbrain_drnsa.inference.speakers import audio_files, load_speakers, save_speakers
 from speechbrain_drnsa.inference.windows import FileResult, WindowResult, read_windows
 from speechbrain_drnsa.lobes import DRNEncoder
@@ -39,11 +43,10 @@ from speechbrain_drnsa.lobes import DRNEncoder
 __all__ = ["EmotionRecognizer"]
 
 logger = logging.getLogger(__name__)
-_SILENCE_PEAK = 1e-4  # below -80 dBFS: nothing to classify
 _PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-class EmotionRecognizer:
+class EmotionRecognizer(PretrainedInterface):
     """Classify the emotion of speech with an exported DRN-MHSA model (or an ensemble of folds).
 
     Arguments
@@ -88,7 +91,9 @@ class EmotionRecognizer:
         self.dtype = _PRECISIONS[precision]
         self.folder = folder
         self.backend = backend
-        self.device = torch.device(device if backend == "torch" else "cpu")
+        self.device = check_device(device)
+        if backend == "onnx" and self.device.type != "cpu":
+            raise ValueError(f"the ONNX backend runs on the CPU, not {str(self.device)!r}")
         self.labels = list(folder.labels)
         self.onnx = None
         if backend == "onnx":
@@ -99,15 +104,15 @@ class EmotionRecognizer:
             )
         torch_folds = folder.models if self.onnx is None else []
         self.models = [_for_inference(model, self.device, self.dtype) for model in torch_folds]
-        self.normalizers = [norm.to(self.device) for norm in folder.normalizers][: len(torch_folds)]
+        self.normalizers = [placed(norm, self.device) for norm in folder.normalizers][
+            : len(torch_folds)]
         #: LLD frames per encoder output frame: shorter audio gets a warning.
         self.total_stride = (
             self.onnx.total_stride if self.onnx else self.models[0].encoder.total_stride
         )
         self.speaker_normalization = bool(folder.config["speaker_normalization"])
         window = folder.config.get("inference_window", {})
-        self.window_s = float(window.get("length_s", 10.0))
-        self.hop_s = float(window.get("hop_s", self.window_s / 2))
+        self.window_s, self.hop_s = check_window(window.get("length_s", 10.0), window.get("hop_s"))
         self.extractor = frame_extractor(folder.config["features"].get("feature_set"))
         self.speakers: dict[str, FeatureNormalizer] = {}
         #: A fusion model's second input (None: LLDs only).
@@ -117,7 +122,7 @@ class EmotionRecognizer:
                 raise ValueError("the ONNX backend does not take utterance functionals: use torch")
             self.functionals = FunctionalsInput(
                 folder.config["functionals"],
-                [norm.to(self.device) for norm in folder.functionals_normalizers],
+                [placed(norm, self.device) for norm in folder.functionals_normalizers],
                 self.speaker_normalization,
             )
         self._warned_no_speaker = False
@@ -129,45 +134,6 @@ class EmotionRecognizer:
                 folder.path, expected[:12], self.extractor.config_hash[:12],
             )
 
-    @classmethod
-    def from_hparams(
-        cls,
-        source: str | PathLike,
-        savedir: str | PathLike | None = None,
-        run_opts: dict[str, Any] | None = None,
-        revision: str | None = None,
-        backend: str = "torch",
-    ) -> "EmotionRecognizer":
-        """Load a model folder or a hub id (``owner/name``), running no code from it.
-
-        Arguments
-        ---------
-        source : str or PathLike
-            A folder written by :func:`~speechbrain_drnsa.inference.export`, or a hub id.
-        savedir : str or PathLike, optional
-            Hub cache folder for a hub id.
-        run_opts : dict, optional
-            ``{"device": "cuda:0", "precision": "bf16"}``; CPU and fp32 by default.
-        revision : str, optional
-            Hub branch, tag or commit.
-        backend : str
-            ``"torch"`` or ``"onnx"`` (see the class).
-
-        Returns
-        -------
-        EmotionRecognizer
-            Ready to classify.
-        """
-        folder, root = resolve_source(source, savedir, revision)
-        run_opts = run_opts or {}
-        load = read_model_folder if backend == "onnx" else load_model_folder
-        return cls(
-            load(folder, root),
-            device=run_opts.get("device", "cpu"),
-            backend=backend,
-            precision=run_opts.get("precision", "fp32"),
-        )
-
     def classify_batch(
         self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None, speaker: str | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
@@ -176,9 +142,11 @@ class EmotionRecognizer:
         Arguments
         ---------
         wavs : torch.Tensor
-            ``(batch, time)`` at the model's sample rate (16 kHz).
+            ``(batch, time)`` or ``(batch, time, channels)`` floats at the model's
+            sample rate (16 kHz); refused otherwise
+            (:func:`~speechbrain_drnsa.inference.inputs.batch_signals`).
         wav_lens : torch.Tensor, optional
-            Relative lengths ``(batch,)``; None: no padding.
+            Relative lengths ``(batch,)`` in (0, 1]; None: no padding.
         speaker : str, optional
             An enrolled speaker (per-speaker models only).
 
@@ -193,11 +161,14 @@ class EmotionRecognizer:
         text_lab : list of str
             Its label.
         """
-        signals = self._signals(wavs, wav_lens)
-        rate = self.extractor.sample_rate
+        self._check_speaker(speaker)
+        signals, rate = batch_signals(wavs, wav_lens), self.extractor.sample_rate
+        feats = [self.extractor.extract(signal, rate) for signal in signals]
+        for i, (signal, frames) in enumerate(zip(signals, feats)):
+            for warning in self._warnings(f"wavs[{i}]", signal, frames.shape[0], rate):
+                logger.warning(warning)
         out_prob = self._probabilities(
-            [self.extractor.extract(signal, rate) for signal in signals], speaker,
-            functionals=self._functionals_of(signals, rate),
+            feats, speaker, functionals=self._functionals_of(signals, rate)
         )
         return self._decide(out_prob)
 
@@ -222,8 +193,9 @@ class EmotionRecognizer:
         """
         if self.onnx is not None:
             raise ValueError("encode_batch needs the torch backend: model.onnx outputs logits")
+        self._check_speaker(speaker)
         rate = self.extractor.sample_rate
-        feats = [self.extractor.extract(signal, rate) for signal in self._signals(wavs, wav_lens)]
+        feats = [self.extractor.extract(signal, rate) for signal in batch_signals(wavs, wav_lens)]
         feats, lengths = self._standardized(feats, speaker)
         with torch.inference_mode():
             embeddings = [
@@ -251,6 +223,8 @@ class EmotionRecognizer:
             as :meth:`classify_batch`; long files: mean of the windows'.
         """
         result = self.classify_windows(path, speaker=speaker)
+        for warning in result.warnings:  # the tuple has no room for them
+            logger.warning(warning)
         return self._decide(torch.tensor([result.probabilities]))
 
     def classify_windows(
@@ -269,32 +243,40 @@ class EmotionRecognizer:
         speaker : str, optional
             An enrolled speaker (per-speaker models only).
         window_s, hop_s : float, optional
-            Window and hop in seconds (default: the model folder's, 10 and 5 s).
+            Window and hop in seconds (default: the model folder's, 10 and 5 s;
+            a window alone hops by half of it).
 
         Returns
         -------
         FileResult
             Aggregate (mean of the windows' probabilities), per-window results
-            with start and end times, and warnings (silence, very short audio).
+            with start and end times, and warnings (silence, very short audio,
+            a band missing, samples above full scale), returned, not logged.
+
+        Raises
+        ------
+        ValueError
+            For a window or hop out of range
+            (:func:`~speechbrain_drnsa.inference.inputs.check_window`), a speaker
+            given to a model without per-speaker statistics.
+        InputFileError
+            For a file that cannot be used, naming it.
         """
-        window_s = window_s or self.window_s
-        hop_s = hop_s or min(self.hop_s, window_s)
-        segments, warnings, peak = [], [], 0.0
+        if window_s is None and hop_s is None:
+            window_s, hop_s = self.window_s, self.hop_s
+        else:  # a window alone hops by half of it
+            window_s, hop_s = check_window(self.window_s if window_s is None else window_s, hop_s)
+        self._check_speaker(speaker)
+        segments, peak, rate = [], 0.0, None
         for segment in read_windows(path, window_s, hop_s):
-            peak = max(peak, float(segment.signal.abs().max()))
+            peak, rate = max(peak, float(segment.signal.abs().max())), segment.sample_rate
             feats = self.extractor.extract(segment.signal, segment.sample_rate)
             vectors = self._functionals_of([segment.signal], segment.sample_rate)
             segments.append((segment.start_s, segment.end_s, feats, vectors))
-        if peak < _SILENCE_PEAK:
-            warnings.append(f"{path}: silent (peak {peak:.1e}); the label carries no information")
-        frames, stride = sum(f.shape[0] for _, _, f, _ in segments), self.total_stride
-        if frames < stride:
-            warnings.append(
-                f"{path}: {segments[-1][1] * 1000:.0f} ms gives {frames} LLD frame(s), fewer than "
-                f"one encoder output frame summarises ({stride}); the label is unreliable"
-            )
-        for warning in warnings:
-            logger.warning(warning)
+        warnings = signal_warnings(
+            str(path), peak, sum(f.shape[0] for _, _, f, _ in segments), self.total_stride,
+            rate, self.extractor.sample_rate, segments[-1][1],
+        )
         statistics = self._file_statistics([feats for _, _, feats, _ in segments], speaker)
         windows = []
         for start, end, feats, vectors in segments:
@@ -318,6 +300,7 @@ class EmotionRecognizer:
         int
             The number of 10 ms frames the statistics cover.
         """
+        self._check_speaker(speaker)
         paths = audio_files(files)
         if not paths:
             raise InputFileError(str(files), f"no audio files to enrol speaker {speaker!r} with")
@@ -343,11 +326,16 @@ class EmotionRecognizer:
             self.functionals.speakers.update(functionals)
         return sorted(self.speakers)
 
-    def _signals(self, wavs: torch.Tensor, wav_lens: torch.Tensor | None) -> list[torch.Tensor]:
-        """Each utterance of a padded batch, its padding cut off."""
-        wavs = wavs.unsqueeze(0) if wavs.dim() == 1 else wavs
-        lens = torch.ones(wavs.shape[0]) if wav_lens is None else wav_lens.cpu()
-        return [wav[: max(1, round(float(n) * wavs.shape[1]))].cpu() for wav, n in zip(wavs, lens)]
+    def _warnings(self, name: str, signal: torch.Tensor, frames: int, rate: int) -> list[str]:
+        return signal_warnings(name, float(signal.abs().max()), frames, self.total_stride,
+                               rate, self.extractor.sample_rate, signal.numel() / rate)
+
+    def _check_speaker(self, speaker: str | None) -> None:
+        if speaker is not None and not self.speaker_normalization:
+            raise ValueError(
+                "this model was trained without per-speaker statistics (speaker_normalization: "
+                f"false): speaker {speaker!r} would change nothing; drop speaker= / --speaker-dir"
+            )
 
     def _functionals_of(
         self, signals: Sequence[torch.Tensor], rate: int
@@ -392,11 +380,12 @@ class EmotionRecognizer:
     ) -> torch.Tensor:
         feats, lengths = self._standardized(feats, speaker, statistics)
         if self.onnx is not None:
-            return torch.from_numpy(self.onnx.probabilities(feats.numpy(), lengths.numpy()))
+            probs = self.onnx.probabilities(feats.numpy(), lengths.numpy())
+            return _finite(torch.from_numpy(probs), self.folder.path)
         inputs = self._fold_inputs(feats, lengths, functionals, speaker)
         with torch.inference_mode():
             probs = [model(*x).float().softmax(dim=-1) for model, x in zip(self.models, inputs)]
-        return torch.stack(probs).mean(dim=0).cpu()
+        return _finite(torch.stack(probs).mean(dim=0).cpu(), self.folder.path)
 
     def _fold_inputs(
         self,
@@ -430,7 +419,7 @@ class EmotionRecognizer:
     def _speaker(self, speaker: str) -> FeatureNormalizer:
         if speaker not in self.speakers:
             enrolled = sorted(self.speakers)
-            raise KeyError(f"speaker {speaker!r} is not enrolled; enrolled: {enrolled}")
+            raise ValueError(f"speaker {speaker!r} is not enrolled; enrolled: {enrolled}")
         return self.speakers[speaker]
 
     def _warn_no_speaker(self) -> None:
@@ -443,6 +432,13 @@ class EmotionRecognizer:
             )
 
 
+def _finite(probabilities: torch.Tensor, folder: Path) -> torch.Tensor:
+    if not bool(probabilities.isfinite().all()):
+        raise InputFileError(folder, "the model gives NaN or infinite probabilities: its "
+                             "weights or normaliser statistics are unusable")
+    return probabilities
+
+
 def _for_inference(
     model: torch.nn.Module, device: torch.device, dtype: torch.dtype
 ) -> torch.nn.Module:
@@ -450,5 +446,5 @@ def _for_inference(
     model.eval()
     for module in model.modules():
         if isinstance(module, DRNEncoder):
-            module.fold_batch_norms()
-    return model.to(device=device, dtype=dtype)
+            module.fold_batch_norms()  # in place: folding twice changes nothing
+    return placed(model, device, dtype)
