@@ -102,7 +102,7 @@ def write_ensemble(
         # several corpora: a merged manifest's ids start with their corpus ("savee.DC_a01")
         corpora = finished[next(iter(finished))][fold].get("corpora", {})
         by_corpus = scores_by_corpus(
-            evaluation, {utt: corpus for utt in ids if (corpus := utt.split(".", 1)[0]) in corpora}
+            evaluation, {utt: corpus for utt in first.ids if (corpus := utt.split(".", 1)[0]) in corpora}
         )
         reports[fold] = write_fold_report(
             fold_folder(output_folder, fold),
