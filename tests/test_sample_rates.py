@@ -142,3 +142,18 @@ def test_model_probabilities_are_those_of_16_khz_at_any_rate(speech, fusion_mode
         assert change <= PROBABILITY_TOLERANCE[_band(rate)], (
             f"{rate} Hz: a probability moved by {change:.4f}, across utterances by {between:.3f}"
         )
+
+
+def test_the_onnx_backend_reads_other_rates_as_torch_does(speech, train_tiny, tmp_path):
+    """Both backends take their frames from the same extractor, so the same resampler."""
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    assert train_tiny(tmp_path, "--fold=0", "--max_epochs=1") == 0
+    folder = export(tmp_path / "drn_mhsa" / "1234" / "fold_0", tmp_path / "model", onnx=True)
+    by_torch = EmotionRecognizer.from_hparams(folder)
+    by_onnx = EmotionRecognizer.from_hparams(folder, backend="onnx")
+    original = by_onnx.classify_file(speech[ORIGINAL][0])[0]
+    for rate in FULL_BAND:
+        ours = by_onnx.classify_file(speech[rate][0])[0]
+        torch.testing.assert_close(ours, by_torch.classify_file(speech[rate][0])[0],
+                                   rtol=0, atol=1e-4)
+        assert float((ours - original).abs().max()) <= PROBABILITY_TOLERANCE["full band"]
