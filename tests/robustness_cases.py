@@ -133,6 +133,7 @@ AUDIO_CASES = [
               _sound(format="MP3", subtype="MPEG_LAYER_III"), suffix=".mp3"),
     AudioCase("rate_8k", "8 kHz", _sound(rate=8000)),
     AudioCase("rate_22k", "22.05 kHz", _sound(rate=22050)),
+    AudioCase("rate_24k", "24.414 kHz (TESS's rate)", _sound(rate=24414)),
     AudioCase("rate_44k", "44.1 kHz", _sound(rate=44100)),
     AudioCase("rate_48k", "48 kHz", _sound(rate=48000)),
     # identical channels: the mean of the channels is the mono file's samples

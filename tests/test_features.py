@@ -112,7 +112,7 @@ def test_frame_count_of_a_three_second_file(lld, tmp_path):
     assert feats.shape == (297, 17)
 
 
-@pytest.mark.parametrize("sample_rate", [8000, 16000, 22050, 44100, 48000])
+@pytest.mark.parametrize("sample_rate", [8000, 16000, 22050, 24414, 44100, 48000])
 @pytest.mark.parametrize("num_samples", [1, 300, 639, 640, 641, 799, 800, 16037])
 def test_frame_count_always_follows_the_formula(lld, sample_rate, num_samples):
     x = np.random.default_rng(num_samples).uniform(-0.1, 0.1, num_samples)

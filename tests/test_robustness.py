@@ -25,6 +25,7 @@ from speechbrain_drnsa.data.emodb import prepare_emodb
 from speechbrain_drnsa.data.iemocap import prepare_iemocap
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features import OpenSmileLLD, read_audio
+from speechbrain_drnsa.features.functionals import OpenSmileFunctionals
 from speechbrain_drnsa.inference import EmotionRecognizer, export
 from speechbrain_drnsa.io import load_json
 
@@ -196,6 +197,34 @@ def test_every_documented_row_names_a_test_that_asserts_it(test, phrase):
     # a parametrised test's phrase may sit in its decorator's table
     decorated = source[: source.index(f"def {name}(")]
     assert phrase in functions[name] or phrase in decorated[-2000:], (test, phrase)
+
+
+RATE_CASES = [case for case in AUDIO_CASES if case.name.startswith("rate_")]
+MFCC, OTHER_LLDS = slice(0, 12), slice(12, 17)
+
+
+@pytest.mark.parametrize("case", RATE_CASES, ids=[case.name for case in RATE_CASES])
+def test_rate_cells_give_the_values_of_the_16_khz_file(case, tmp_path, good_wav, model_folder):
+    """The rate cells' tone (220 Hz, amplitude-modulated) written at 16 kHz is ``good_wav``.
+
+    Energy, voicing, HNR, F0 and ZCR are the same; MFCCs move by at most 0.5 on average
+    (the 16-bit noise floor spreads over another band; values span about +-20); eGeMAPS
+    functionals by 0.5 % of their size at the median; the tiny model's probabilities by at
+    most 0.002 (measured: 2.5e-5 at 8 kHz, 1e-5 above).
+    """
+    path = case.write(tmp_path / "x.wav")
+    lld = OpenSmileLLD()
+    ours, original = lld.extract_file(path), lld.extract_file(good_wav)
+    assert ours.shape == original.shape
+    assert (ours[:, OTHER_LLDS] - original[:, OTHER_LLDS]).abs().max() <= 0.01
+    assert (ours[:, MFCC] - original[:, MFCC]).abs().mean(dim=0).max() <= 0.5
+    egemaps = OpenSmileFunctionals("eGeMAPSv02")
+    ours, original = egemaps.extract_file(path)[0], egemaps.extract_file(good_wav)[0]
+    relative = ((ours - original).abs() / (original.abs() + 1e-3)).numpy()
+    assert np.median(relative) <= 0.005 and np.percentile(relative, 90) <= 0.05
+    recognizer = EmotionRecognizer.from_hparams(model_folder)
+    change = (recognizer.classify_file(path)[0] - recognizer.classify_file(good_wav)[0]).abs()
+    assert float(change.max()) <= 0.002
 
 
 def test_robustness_doc_is_generated_from_the_tables():

@@ -28,6 +28,7 @@ import torchaudio.functional
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.audio import read_audio
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD, smile_input
+from speechbrain_drnsa.features.resample import RESAMPLER
 from speechbrain_drnsa.features.stock_sets import OpenSmileStockSet
 
 __all__ = ["FRAME_FEATURE_SIZES", "OpenSmileLLDSet", "frame_extractor"]
@@ -80,10 +81,10 @@ class OpenSmileLLDSet(OpenSmileStockSet):
 
     @property
     def config_hash(self) -> str:
-        """SHA-256 of the set's configuration, level, deltas, rate and openSMILE release."""
+        """SHA-256 of the set's configuration, level, deltas, rate, resampler, openSMILE."""
         digest = hashlib.sha256(self.config.read_bytes())
         digest.update(
-            f"{self.feature_set}|lld+deltas{_DELTA_WINDOW}|{self.sample_rate}|"
+            f"{self.feature_set}|lld+deltas{_DELTA_WINDOW}|{self.sample_rate}|{RESAMPLER}|"
             f"opensmile {version('opensmile')}".encode()
         )
         return digest.hexdigest()

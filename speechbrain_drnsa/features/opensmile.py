@@ -9,7 +9,6 @@ says which component computes each column.
 """
 
 import hashlib
-import math
 import re
 from importlib.metadata import version
 from os import PathLike
@@ -18,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchaudio.functional
 
 from speechbrain_drnsa.features.audio import _log_once, read_audio
+from speechbrain_drnsa.features.resample import RESAMPLER, resample, resampled_length
 
 __all__ = ["FEATURE_NAMES", "OpenSmileLLD", "smile_input"]
 
@@ -46,7 +45,7 @@ class OpenSmileLLD:
     """Extract the 17 low-level descriptors of DRN-MHSA from audio.
 
     The signal is averaged to mono, resampled to 16 kHz with
-    ``torchaudio.functional.resample`` and clipped to the 16-bit range
+    :func:`~speechbrain_drnsa.features.resample.resample` and clipped to the 16-bit range
     openSMILE reads. Frame ``i`` covers 16 kHz samples ``[160 i, 160 i + 640)``
     (see :meth:`num_frames`); a signal shorter than one window is padded with
     zeros to one window, so it gives one frame.
@@ -91,7 +90,7 @@ class OpenSmileLLD:
 
     @property
     def config_hash(self) -> str:
-        """SHA-256 of everything that decides the values: config text, level, rate, opensmile.
+        """SHA-256 of what decides the values: config text, level, rate, resampler, opensmile.
 
         Example
         -------
@@ -99,15 +98,17 @@ class OpenSmileLLD:
         64
         """
         digest = hashlib.sha256(_without_buffer_settings(self.config.read_bytes()))
-        digest.update(f"{_LEVEL}|{self.sample_rate}|opensmile {version('opensmile')}".encode())
+        digest.update(
+            f"{_LEVEL}|{self.sample_rate}|{RESAMPLER}|opensmile {version('opensmile')}".encode()
+        )
         return digest.hexdigest()
 
     def num_frames(self, num_samples: int, sample_rate: int = 16000) -> int:
         """Number of frames :meth:`extract` returns for a signal of ``num_samples``.
 
         ``n`` is the length at 16 kHz (``num_samples`` itself at 16 kHz,
-        otherwise the length ``torchaudio.functional.resample`` returns,
-        ``ceil(num_samples * 16000 / sample_rate)`` evaluated in float32), and
+        otherwise the length the resampler returns, ``num_samples * 16000 /
+        sample_rate`` rounded half up), and
         ``frames = 1 + (max(n, 640) - 640) // 160``: full 40 ms windows every
         10 ms from sample 0, and one frame for a signal shorter than a window.
 
@@ -131,8 +132,7 @@ class OpenSmileLLD:
         """
         if num_samples < 1:
             raise ValueError(f"num_samples must be at least 1, got {num_samples}")
-        if sample_rate != self.sample_rate:
-            num_samples = _resampled_length(num_samples, sample_rate, self.sample_rate)
+        num_samples = resampled_length(num_samples, sample_rate, self.sample_rate)
         return 1 + (max(num_samples, self.window) - self.window) // self.hop
 
     def extract(self, signal: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -253,10 +253,7 @@ def smile_input(signal: torch.Tensor, sample_rate: int, min_samples: int) -> np.
     sample_rate = int(sample_rate)
     if sample_rate != OpenSmileLLD.sample_rate:
         _log_once(f"resampling {sample_rate} Hz audio to {OpenSmileLLD.sample_rate} Hz")
-        resampled = torchaudio.functional.resample(
-            torch.from_numpy(samples), sample_rate, OpenSmileLLD.sample_rate
-        )
-        samples = resampled.numpy()
+        samples = resample(samples, sample_rate, OpenSmileLLD.sample_rate)
     if samples.size < min_samples:
         samples = np.pad(samples, (0, min_samples - samples.size))
     return np.clip(samples, -1.0, _INT16_MAX)
@@ -287,10 +284,3 @@ def _mono_float(signal: torch.Tensor) -> np.ndarray:
     if not np.isfinite(samples).all():
         raise ValueError("signal contains NaN or infinite samples")
     return samples
-
-
-def _resampled_length(num_samples: int, orig_freq: int, new_freq: int) -> int:
-    """Length ``torchaudio.functional.resample`` returns (it rounds in float32)."""
-    gcd = math.gcd(orig_freq, new_freq)
-    ratio = np.float32((new_freq // gcd) * num_samples / (orig_freq // gcd))
-    return int(math.ceil(ratio))

@@ -9,7 +9,9 @@ that perturbs every signal first, with a config hash of its own, so that
 :func:`~speechbrain_drnsa.features.cache.extract_corpus` caches each
 perturbation in its own folder. The perturbation of a file is seeded by the
 file's name, so the copies are the same on every run and machine. Speed and
-noise are SpeechBrain's (``SpeedPerturb``, ``AddNoise`` with white noise).
+noise are SpeechBrain's (``SpeedPerturb``, ``AddNoise`` with white noise),
+applied to the signal once resampled to 16 kHz, where every speed factor is
+a ratio of small integers and the perturbation is the same at any file rate.
 """
 
 import hashlib
@@ -23,6 +25,7 @@ from speechbrain.augment.time_domain import AddNoise, SpeedPerturb
 
 from speechbrain_drnsa.features.audio import read_audio
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
+from speechbrain_drnsa.features.resample import resample
 
 __all__ = ["PerturbedLLD", "WaveformPerturbation"]
 
@@ -138,7 +141,7 @@ class PerturbedLLD(OpenSmileLLD):
         return _sha256(f"{super().config_hash}|{self.perturbation.name}")
 
     def extract_file(self, path: str | PathLike) -> torch.Tensor:
-        """Read an audio file, perturb it (seeded by its file name) and extract.
+        """Read an audio file, resample it to 16 kHz, perturb it (seeded by its name), extract.
 
         Arguments
         ---------
@@ -151,8 +154,9 @@ class PerturbedLLD(OpenSmileLLD):
             ``(frames, 17)`` float32.
         """
         signal, sample_rate = read_audio(path)
+        signal = torch.from_numpy(resample(signal.numpy(), sample_rate, self.sample_rate))
         seed = int(_sha256(f"{Path(path).name}|{self.perturbation.name}")[:8], 16)
-        return self.extract(self.perturbation(signal, sample_rate, seed), sample_rate)
+        return self.extract(self.perturbation(signal, self.sample_rate, seed), self.sample_rate)
 
 
 def _sha256(text: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from speechbrain_drnsa.features.audio import read_audio
+from speechbrain_drnsa.features.resample import resample
 from speechbrain_drnsa.inference.folder import CONFIG_NAME, load_model_folder, read_model_folder
 from speechbrain_drnsa.inference.hub import resolve_source
 from speechbrain_drnsa.inference.inputs import check_device
@@ -151,10 +152,8 @@ class PretrainedInterface:
             raise ValueError("load_audio reads local files only: savedir is not used")
         signal, rate = read_audio(path)
         target = self.extractor.sample_rate
-        if rate != target:
-            import torchaudio  # as the features resample
-
-            signal = torchaudio.functional.resample(signal, rate, target)
+        # the features' own resampler, so that this signal gives the file's features
+        signal = torch.from_numpy(resample(signal.numpy(), rate, target))
         return signal.to(self.device)
 
     def to(self, device: str | torch.device) -> Any:

@@ -129,8 +129,9 @@ class EmotionRecognizer(PretrainedInterface):
         expected = folder.config["features"].get("config_hash")
         if expected and expected != self.extractor.config_hash:
             logger.warning(
-                "%s: features were computed with another openSMILE configuration or version "
-                "(hash %s..., here %s...); predictions may differ from the training run's",
+                "%s: features were computed with another openSMILE configuration or version or "
+                "another resampler (hash %s..., here %s...); predictions may differ from the "
+                "training run's",
                 folder.path, expected[:12], self.extractor.config_hash[:12],
             )
 
