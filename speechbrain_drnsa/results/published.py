@@ -96,6 +96,9 @@ def fill_bootstrap_cells(text: str, rerun: str) -> tuple[str, list[str]]:
     >>> filled, notes = fill_bootstrap_cells(doc, rerun)
     >>> filled.splitlines()[2].split(" | ")[-1], notes
     ('+0.1 [+0.05, +0.2], <= 0 in 0.00, 4 speakers |', [])
+    >>> filled.splitlines()[1]  # the separator keeps the table's width
+    '|---|---|---|---|'
+
     >>> filled, notes = fill_bootstrap_cells(doc, rerun.replace("0.6, 0.7", "0.6, 0.8"))
     >>> notes
     ["row 'b' against 'a': UA per fold 0.6, 0.8 in the rerun, 0.6, 0.7 here"]
@@ -214,7 +217,8 @@ def _map_tables(text: str, change: Callable[[Table], Table]) -> str:
         if changed == before:
             continue
         lines[span.start:span.stop] = [
-            "|" + "---|" * len(cells) if n == 1 else "| " + " | ".join(cells) + " |"
+            # the separator row as wide as the header (its own line has no " | " to split on)
+            "|" + "---|" * len(changed[0]) if n == 1 else "| " + " | ".join(cells) + " |"
             for n, cells in enumerate(changed)
         ]
     return "\n".join(lines)
