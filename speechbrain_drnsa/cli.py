@@ -108,7 +108,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    if args.csv or not args.inputs:
+    if args.csv or not args.inputs or args.out or args.shard or args.jobs != 1:
         return _classify_corpus(args)
     from tqdm import tqdm
 
@@ -156,9 +156,13 @@ def _classify(args: argparse.Namespace) -> int:
 def _classify_corpus(args: argparse.Namespace) -> int:
     from speechbrain_drnsa.inference.corpus import classify_corpus
 
+    if args.speaker_dir:
+        print("error: --csv enrols the manifest's speakers (its speaker column), not "
+              "--speaker-dir", file=sys.stderr)
+        return 2
     if not args.csv or args.inputs or not args.out:
-        print("error: give FILE_OR_DIR arguments, or --csv MANIFEST with --out TABLE",
-              file=sys.stderr)
+        print("error: give FILE_OR_DIR arguments, or --csv MANIFEST with --out TABLE "
+              "(--jobs and --shard go with --csv)", file=sys.stderr)
         return 2
     try:
         report = classify_corpus(

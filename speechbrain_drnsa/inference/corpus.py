@@ -203,7 +203,11 @@ def classify_unit(
         except Exception as err:  # noqa: BLE001 - one bad file must not stop the others
             reasons[row.index] = _reason(row.path, err)
     if speaker is not None and features:
-        recognizer.enrol_features(speaker, list(features.values()))
+        try:
+            recognizer.enrol_features(speaker, list(features.values()))
+        except Exception as err:  # noqa: BLE001
+            reason = f"speaker {speaker!r} could not be enrolled: {err}".replace("\n", " ")
+            return [(row.index, None, reason) for row in rows if row.index not in skip]
     outcomes = []
     for row in rows:
         if row.index in skip:
@@ -241,7 +245,8 @@ def classify_corpus(
     table : str or PathLike
         The output table; rows already in it are skipped (a resumed run).
     jobs : int
-        Worker processes (spawned, one torch thread each); 1 runs here.
+        Worker processes (spawned, one torch thread each); 1 runs here, on
+        one torch thread too, so that every ``jobs`` gives the same numbers.
     shard : str, optional
         ``"K/N"``: every N-th unit from the K-th (see the module).
     window_s : float, optional
@@ -352,7 +357,12 @@ def _run(
 ) -> Iterator[list[tuple[int, FileResult | None, str | None]]]:
     """Each task's outcomes in task order, from ``jobs`` spawned workers when > 1."""
     if jobs == 1 or len(tasks) < 2:
-        yield from (classify_unit(recognizer, *task) for task in tasks)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as a worker: the same arithmetic, so the same numbers
+        try:
+            yield from (classify_unit(recognizer, *task) for task in tasks)
+        finally:
+            torch.set_num_threads(threads)
         return
     context = multiprocessing.get_context("spawn")  # fork is unsafe with torch threads
     with context.Pool(min(jobs, len(tasks)), initializer=_start_worker, initargs=(load,)) as pool:
