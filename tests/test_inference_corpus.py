@@ -1,6 +1,7 @@
 """classify --csv: a corpus with speakers, in parallel, in shards, resumed, with bad rows."""
 
 import csv
+import io
 import os
 import shutil
 from pathlib import Path
@@ -42,23 +43,25 @@ def _speaker_files(demo_corpus: Path) -> dict[str, list[Path]]:
     return files
 
 
-def _write_manifest(folder: Path, rows: list[tuple[str, str]]) -> Path:
+def _write_manifest(folder: Path, rows: list[tuple[str, str]], note: str) -> Path:
     manifest = folder / "manifest.csv"
     with open(manifest, "w", newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(["path", "speaker", "emo"])
-        writer.writerows([path, speaker, "x"] for path, speaker in rows)
+        writer.writerows([path, speaker, note] for path, speaker in rows)
     return manifest
 
 
-def _interleaved_manifest(folder: Path, demo_corpus: Path, bad: bool = True) -> Path:
+def _interleaved_manifest(
+    folder: Path, demo_corpus: Path, bad: bool = True, note: str = "x"
+) -> Path:
     """12 rows of 3 speakers, interleaved, paths relative to the CSV; then 3 bad rows."""
     files = _speaker_files(demo_corpus)
     rows = [(os.path.relpath(files[s][i], folder), s) for i in range(4) for s in SPEAKERS]
     if bad:
         (folder / "notes.wav").write_text("not audio")
         rows += [("", "Ses01F"), ("missing.wav", "Ses01M"), ("notes.wav", "Ses02F")]
-    return _write_manifest(folder, rows)
+    return _write_manifest(folder, rows, note)
 
 
 def _count_extractions(model: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -123,19 +126,29 @@ def test_a_speakers_files_are_read_once_to_enrol_and_classify(
     report = classify_corpus(per_speaker_folder, manifest, tmp_path / "table.jsonl")
     assert report.ok and report.classified == 12
     assert len(calls) == 12  # one extraction per file (each shorter than a window)
-    lines = (tmp_path / "table.jsonl").read_text().splitlines()
-    assert len(lines) == 12 and '"prob_ang"' in lines[0]
+    table = tmp_path / "table.jsonl"
+    complete = table.read_text()
+    assert len(complete.splitlines()) == 12 and '"prob_ang"' in complete
+    table.write_text(complete[:-20])  # the last speaker's last row cut short
+    calls.clear()
+    report = classify_corpus(per_speaker_folder, manifest, table)
+    assert (report.resumed, report.classified) == (11, 1) and table.read_text() == complete
+    assert len(calls) == 4  # the speaker's four files, to enrol them again
 
 
 def test_an_interrupted_run_resumes_without_classifying_a_row_twice(
     model_folder, demo_corpus, tmp_path, monkeypatch
 ):
-    manifest = _interleaved_manifest(tmp_path, demo_corpus, bad=False)
+    # a cell with a comma, quotes and a line break: records are not lines
+    manifest = _interleaved_manifest(tmp_path, demo_corpus, bad=False, note='said "no",\nloud')
     table = tmp_path / "table.csv"
     assert classify_corpus(model_folder, manifest, table).classified == 12
     complete = table.read_text()
-    lines = complete.splitlines(keepends=True)
-    table.write_text("".join(lines[:6]) + lines[6][:10])  # header, 5 rows, a cut line
+    records = list(csv.reader(io.StringIO(complete)))
+    assert len(records) == 13 and records[1][3] == 'said "no",\nloud'
+    sixth = complete.index("\n5,") + 1  # header and rows 0-4 stay whole
+    # row 5 cut short right after the line break inside its quoted cell: the text ends a line
+    table.write_text(complete[: complete.index("\nloud", sixth) + 1])
     calls = _count_extractions(model_folder, monkeypatch)
     report = classify_corpus(model_folder, manifest, table)
     assert (report.resumed, report.classified, len(calls)) == (5, 7, 7)

@@ -335,7 +335,9 @@ def merge_tables(parts: Sequence[str | PathLike], out: str | PathLike) -> Path:
     output_format = formats.pop()
     header, lines = None, {}
     for part in parts:
-        part_header, part_lines = _read_table(Path(part), output_format)
+        part_header, part_lines, cut = _read_table(Path(part), output_format)
+        if cut:
+            raise InputFileError(part, "ends in a record cut short: rerun its command to finish it")
         if header is not None and part_header != header:
             raise InputFileError(part, f"has columns {part_header}, not {header}")
         header = part_header
@@ -409,32 +411,43 @@ def _append(stream: io.TextIOBase, text: str) -> None:
 
 
 def _rows_done(table: Path, header: list[str], output_format: str) -> set[int]:
-    """Rows already in a table from an earlier run; a cut last line is removed first."""
+    """Rows already in a table from an earlier run; a record cut short by a crash is dropped."""
     if not table.is_file():
         return set()
-    data = table.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(table, "r+b") as stream:
-            stream.truncate(data.rfind(b"\n") + 1)
-    found, lines = _read_table(table, output_format)
+    found, records, cut = _read_table(table, output_format)
     if found is not None and found != header:
         raise InputFileError(table, f"has columns {found}, not this run's {header}: "
                                     "write to another file")
-    return set(lines)
+    if cut:
+        text = _csv_line(header) if output_format == "csv" and records else ""
+        write_text_atomic(text + "".join(records.values()), table)
+    return set(records)
 
 
-def _read_table(table: Path, output_format: str) -> tuple[list[str] | None, dict[int, str]]:
-    """A table's header (None for JSON lines or an empty file) and its lines by row."""
+def _read_table(
+    table: Path, output_format: str
+) -> tuple[list[str] | None, dict[int, str], bool]:
+    """A table's columns (None when empty), its records' text by row, and whether one was cut.
+
+    Records are parsed, not split at line ends (a CSV cell may hold one), and
+    written again as :func:`classify_corpus` writes them.
+    """
     text = table.read_text(encoding="utf-8")
-    lines = text.splitlines(keepends=True)
+    cut = bool(text) and not text.endswith("\n")
     try:
         if output_format == "jsonl":
-            records = {json.loads(line)[ROW_COLUMN]: line for line in lines if line.strip()}
-            return None, {int(index): line for index, line in records.items()}
-        if not lines:
-            return None, {}
-        header = next(csv.reader(lines[:1]))
-        return header, {int(next(csv.reader([line]))[0]): line for line in lines[1:]}
+            lines = [line for line in text.splitlines() if line.strip()]
+            objects = [json.loads(line) for line in (lines[:-1] if cut else lines)]
+            records = {int(obj[ROW_COLUMN]): json.dumps(obj) + "\n" for obj in objects}
+            return (list(objects[0]) if objects else None), records, cut
+        header, *body = list(csv.reader(io.StringIO(text))) or [None]
+        if body and len(body[-1]) != len(header):  # a record cut inside a quoted cell
+            cut = True
+        if cut:
+            body = body[:-1]
+        if not body and cut:  # the header itself was cut
+            return None, {}, True
+        return header, {int(record[0]): _csv_line(record) for record in body}, cut
     except (ValueError, KeyError, IndexError, csv.Error) as err:
         raise InputFileError(table, f"not a table classify --csv wrote ({err})") from None
 
