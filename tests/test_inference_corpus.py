@@ -96,6 +96,7 @@ def test_jobs_and_shards_give_the_table_of_one_run(
                  str(tmp_path / "shard2.csv")]) == 0
     assert main(["merge", str(whole), str(one)]) == 0
     assert merged.read_text() == whole.read_text()
+    assert main(["merge", str(merged), str(tmp_path / "shard3.csv")]) == 2  # a shard not run
     table = _read(whole)
     assert [int(r["row"]) for r in table] == list(range(12))  # manifest order, bad rows out
     assert list(table[0]) == ["row", "path", "speaker", "emo", "label", "confidence",

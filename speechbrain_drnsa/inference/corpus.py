@@ -327,7 +327,8 @@ def merge_tables(parts: Sequence[str | PathLike], out: str | PathLike) -> Path:
     Raises
     ------
     InputFileError
-        For a part with other columns, or a row two parts disagree on.
+        For a missing part, one with other columns or a record cut short,
+        or a row two parts disagree on.
     """
     formats = {_format_of(Path(part)) for part in parts}
     if len(formats) != 1:
@@ -335,6 +336,8 @@ def merge_tables(parts: Sequence[str | PathLike], out: str | PathLike) -> Path:
     output_format = formats.pop()
     header, lines = None, {}
     for part in parts:
+        if not Path(part).is_file():
+            raise InputFileError(part, "no such table (has its shard run?)")
         part_header, part_lines, cut = _read_table(Path(part), output_format)
         if cut:
             raise InputFileError(part, "ends in a record cut short: rerun its command to finish it")
