@@ -10,7 +10,11 @@ Prints a markdown section with:
 2. the split of the torch and ONNX latency into features (read + openSMILE),
    normalisation and model;
 3. files per second over EmoDB's files with 1 and 2 worker processes;
-4. peak resident memory and time to classify a one-hour file.
+4. peak resident memory and time to classify a one-hour file;
+5. files per second of ``classify --csv`` (``classify_corpus``) over 5 s files
+   with ``--jobs 1`` and ``--jobs 2``, beside SpeechBrain's
+   ``EncoderClassifier`` (ECAPA, random weights) classifying the same files in
+   batches on as many threads.
 
 The DRN-MHSA model is ``speechbrain_drnsa/hparams/drn_mhsa.yaml`` (9.9M parameters, 4 classes,
 one fold) with random weights: time does not depend on the values. The 5 s
@@ -21,6 +25,7 @@ Run (about 10 minutes on 2 idle cores)::
 
     python benchmarks/run.py inference
     python benchmarks/bench_inference.py --reps 3 --files 6 --hour-minutes 1   # quick check
+    python benchmarks/bench_inference.py --sections corpus   # only the corpus section
 """
 
 import argparse
@@ -34,6 +39,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import safetensors.torch
@@ -55,7 +61,11 @@ ROOT = Path(__file__).resolve().parents[1]
 EMODB = ROOT.parent / "shared" / "data" / "emodb" / "wav"
 RATE = 16000
 LABELS = ["neu", "hap", "sad", "ang"]
-TARGETS = "torch p50 <= 55 ms; ONNX faster than torch; one-hour file under 1 GiB peak"
+TARGETS = (
+    "torch p50 <= 55 ms; ONNX faster than torch; one-hour file under 1 GiB peak; "
+    "classify --csv at least 2x the files per second of SpeechBrain's EncoderClassifier"
+)
+SECTIONS = ("latency", "throughput", "memory", "corpus")
 
 
 def _machine() -> str:
@@ -246,11 +256,103 @@ def _long_file_table(folder: Path, speech: np.ndarray, minutes: float, tmp: Path
     )
 
 
+def _encoder_classifier() -> Any:
+    """SpeechBrain's EncoderClassifier with an ECAPA emotion model's modules, random weights."""
+    from speechbrain.dataio.encoder import CategoricalEncoder
+    from speechbrain.inference.classifiers import EncoderClassifier
+    from speechbrain.lobes.features import Fbank
+    from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN, Classifier
+    from speechbrain.processing.features import InputNormalization
+
+    labels = CategoricalEncoder()
+    labels.update_from_iterable(LABELS)
+    labels.expect_len(len(LABELS))
+    torch.manual_seed(0)
+    modules = {
+        "compute_features": Fbank(n_mels=80),
+        "mean_var_norm": InputNormalization(norm_type="sentence", std_norm=False),
+        "embedding_model": ECAPA_TDNN(80, lin_neurons=192),
+        "classifier": Classifier(192, out_neurons=len(LABELS)),
+    }
+    return EncoderClassifier(modules=modules, hparams={"label_encoder": labels})
+
+
+def _corpus_files(tmp: Path, count: int) -> tuple[Path, list[Path], str]:
+    """``count`` different 5 s files and their manifest (a ``path`` column)."""
+    speech, source = _speech(5.0 * count)
+    folder = tmp / "corpus"
+    folder.mkdir()
+    files = []
+    for index, chunk in enumerate(np.split(speech, count)):
+        files.append(folder / f"{index:04d}.wav")
+        soundfile.write(files[-1], chunk, RATE)
+    manifest = folder / "manifest.csv"
+    manifest.write_text("path\n" + "".join(f"{path.name}\n" for path in files))
+    return manifest, files, source
+
+
+def _corpus_table(folder: Path, tmp: Path, count: int, batch: int = 8) -> str:
+    manifest, files, source = _corpus_files(tmp, count)
+    lines = ["| pipeline | processes x threads | files/s | files/s after start-up | wall (s) |",
+             "|---|---|---|---|---|"]
+    for jobs in (1, 2):
+        wall = _classify_csv_wall(folder, manifest, tmp / f"table{jobs}.csv", jobs)
+        # the command on two rows: start-up (interpreter, imports, model, workers) and two files
+        start_up = _classify_csv_wall(folder, _head(manifest, 2), tmp / f"head{jobs}.csv", jobs)
+        lines.append(f"| DRN-MHSA `classify --csv --jobs {jobs}` | {jobs} x 1 | "
+                     f"{count / wall:.1f} | {(count - 2) / (wall - start_up):.1f} | {wall:.1f} |")
+    classifier = _encoder_classifier()
+
+    def classify_all() -> None:
+        for first in range(0, count, batch):
+            wavs = [soundfile.read(path, dtype="float32")[0] for path in files[first:first + batch]]
+            classifier.classify_batch(torch.from_numpy(np.stack(wavs)))
+
+    threads = torch.get_num_threads()
+    for cores in (1, 2):
+        torch.set_num_threads(cores)
+        classify_all()  # warm-up
+        start = time.perf_counter()
+        classify_all()
+        wall = time.perf_counter() - start
+        lines.append(f"| SpeechBrain `EncoderClassifier.classify_batch` (ECAPA, random weights), "
+                     f"batches of {batch} | 1 x {cores} | {count / wall:.1f} | "
+                     f"{count / wall:.1f} | {wall:.1f} |")
+    torch.set_num_threads(threads)
+    return "\n".join(lines) + (
+        f"\n\n{count} files of 5 s ({source}). `classify --csv` is timed as a user waits for "
+        "the command (`python -m speechbrain_drnsa.cli`: interpreter, imports, loading the model, "
+        "spawning and loading the workers, reading, features, model, writing the table); after "
+        "start-up: the extra files over the extra time of the same command on two rows. "
+        "EncoderClassifier is timed after one warm-up pass (reading, Fbank, normalisation, ECAPA, "
+        "classifier), its loading not counted."
+    )
+
+
+def _head(manifest: Path, rows: int) -> Path:
+    """A manifest of the first ``rows`` rows of another, beside it."""
+    head = manifest.with_name(f"head{rows}.csv")
+    head.write_text("".join(manifest.read_text().splitlines(keepends=True)[: rows + 1]))
+    return head
+
+
+def _classify_csv_wall(folder: Path, manifest: Path, table: Path, jobs: int) -> float:
+    """Seconds the ``classify --csv`` command takes, start to end, in its own process."""
+    command = [sys.executable, "-m", "speechbrain_drnsa.cli", "classify", "--csv", str(manifest),
+               "--model", str(folder), "--out", str(table), "--jobs", str(jobs)]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=50, help="timed calls per latency")
     parser.add_argument("--files", type=int, default=None, help="EmoDB files (default: all)")
     parser.add_argument("--hour-minutes", type=float, default=60.0, help="long file length")
+    parser.add_argument("--corpus-files", type=int, default=96, help="5 s files, corpus section")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="what to measure (default: all)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print("## Inference: latency, throughput, memory (`benchmarks/bench_inference.py`)\n")
@@ -261,15 +363,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         speech, source = _speech(5.0)
         utterance = tmp / "utterance.wav"
         soundfile.write(utterance, speech, RATE)
-        print(f"### Latency of one 5 s utterance ({source}), one thread\n")
-        print(_latency_table(folder, utterance, args.reps))
+        if "latency" in args.sections:
+            print(f"### Latency of one 5 s utterance ({source}), one thread\n")
+            print(_latency_table(folder, utterance, args.reps))
         files = sorted(EMODB.glob("*.wav"))[: args.files] if EMODB.is_dir() else []
-        print("\n### Throughput over EmoDB files\n")
-        print(_throughput_table(folder, files) if files else "EmoDB not found: not measured.")
-        print(f"\n### Memory on a long file ({source} repeated)\n")
-        print(_long_file_table(folder, speech, args.hour_minutes, tmp))
-        print(f"\np50/p95 of {args.reps} calls after 3 warm-up calls; torch.set_num_threads(1) and "
-              "ONNX Runtime with one intra-op thread; the split times each stage alone.")
+        if "throughput" in args.sections:
+            print("\n### Throughput over EmoDB files\n")
+            print(_throughput_table(folder, files) if files else "EmoDB not found: not measured.")
+        if "memory" in args.sections:
+            print(f"\n### Memory on a long file ({source} repeated)\n")
+            print(_long_file_table(folder, speech, args.hour_minutes, tmp))
+        if "corpus" in args.sections:
+            print("\n### A corpus: `classify --csv` beside SpeechBrain's EncoderClassifier\n")
+            print(_corpus_table(folder, tmp, args.corpus_files))
+        if "latency" in args.sections:
+            print(f"\np50/p95 of {args.reps} calls after 3 warm-up calls; torch.set_num_threads(1) "
+                  "and ONNX Runtime with one intra-op thread; the split times each stage alone.")
 
 
 if __name__ == "__main__":

@@ -122,6 +122,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
+    if args.csv or not args.inputs or args.out or args.shard or args.jobs != 1:
+        return _classify_corpus(args)
     from tqdm import tqdm
 
     from speechbrain_drnsa.inference import EmotionRecognizer
@@ -164,6 +166,45 @@ def _classify(args: argparse.Namespace) -> int:
         for reason in failures:
             print(f"  {reason}", file=sys.stderr)
     return 1 if failures or not paths else 0
+
+
+def _classify_corpus(args: argparse.Namespace) -> int:
+    from speechbrain_drnsa.inference.corpus import classify_corpus
+
+    if args.speaker_dir:
+        print("error: --csv enrols the manifest's speakers (its speaker column), not "
+              "--speaker-dir", file=sys.stderr)
+        return 2
+    if not args.csv or args.inputs or not args.out:
+        print("error: give FILE_OR_DIR arguments, or --csv MANIFEST with --out TABLE "
+              "(--jobs and --shard go with --csv)", file=sys.stderr)
+        return 2
+    try:
+        report = classify_corpus(
+            args.model, args.csv, args.out, jobs=args.jobs, shard=args.shard,
+            window_s=args.window, backend=args.backend, precision=args.precision,
+            output_format=args.format,
+        )
+    except (ValueError, ImportError) as err:  # InputFileError included: a bad manifest or table
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{report.classified} row(s) classified, {report.resumed} already in {report.table}, "
+          f"{len(report.failures)} failed", file=sys.stderr)
+    if report.failures:
+        print(f"failed rows and reasons: {report.errors}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from speechbrain_drnsa.inference.corpus import merge_tables
+
+    try:
+        out = merge_tables(args.parts, args.out)
+    except ValueError as err:  # InputFileError included
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"Merged table written to {out}")
+    return 0
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -320,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_export)
 
     classify = commands.add_parser("classify", help="classify the emotion of audio files")
-    classify.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    classify.add_argument("inputs", nargs="*", metavar="FILE_OR_DIR")
     classify.add_argument("--model", required=True, help="model folder or hub id (owner/name)")
     classify.add_argument("--json", action="store_true", help="one JSON object per line")
     classify.add_argument(
@@ -341,7 +382,34 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument(
         "--device", default="cpu", help="torch device of the models: cpu, cuda, cuda:1 ..."
     )
+    corpus = classify.add_argument_group(
+        "a corpus", "--csv MANIFEST --out TABLE: every row of a manifest into one table"
+    )
+    corpus.add_argument(
+        "--csv", default=None, metavar="MANIFEST",
+        help="CSV with a path column (relative to the CSV's folder), an optional speaker column "
+        "(a per-speaker model enrols each speaker from their rows) and any others, kept",
+    )
+    corpus.add_argument(
+        "--out", default=None, metavar="TABLE",
+        help="output table (.csv, or .jsonl for JSON lines); rows already in it are skipped",
+    )
+    corpus.add_argument("--format", choices=["csv", "jsonl"], default=None,
+                        help="output format (default: by TABLE's extension)")
+    corpus.add_argument("--jobs", type=int, default=1, help="worker processes")
+    corpus.add_argument(
+        "--shard", default=None, metavar="K/N",
+        help="classify only share K of N (1 <= K <= N; a speaker's rows stay together); "
+        "join the shards' tables with merge",
+    )
     classify.set_defaults(func=_classify)
+
+    merge = commands.add_parser(
+        "merge", help="join the tables of classify --csv --shard runs, in manifest order"
+    )
+    merge.add_argument("out", help="the merged table")
+    merge.add_argument("parts", nargs="+", help="the shards' tables (all .csv or all .jsonl)")
+    merge.set_defaults(func=_merge)
 
     explain = commands.add_parser(
         "explain", help="draw a file's waveform, LLDs and the model's last self-attention"

@@ -37,7 +37,9 @@ from speechbrain_drnsa.inference.inputs import (
 )
 from speechbrain_drnsa.inference.pretrained import PretrainedInterface, placed
 from speechbrain_drnsa.inference.speakers import audio_files, load_speakers, save_speakers
-from speechbrain_drnsa.inference.windows import FileResult, WindowResult, read_windows
+from speechbrain_drnsa.inference.windows import (
+    FileFeatures, FileResult, WindowResult, read_windows,
+)
 from speechbrain_drnsa.lobes import DRNEncoder
 
 __all__ = ["EmotionRecognizer"]
@@ -263,20 +265,45 @@ class EmotionRecognizer(PretrainedInterface):
         InputFileError
             For a file that cannot be used, naming it.
         """
+        return self.classify_features(self.file_features(path, window_s, hop_s), speaker)
+
+    def file_features(
+        self, path: str | PathLike, window_s: float | None = None, hop_s: float | None = None
+    ) -> FileFeatures:
+        """A file's features window by window, to enrol its speaker with and classify it.
+
+        Arguments
+        ---------
+        path : str or PathLike
+            The audio file.
+        window_s, hop_s : float, optional
+            As in :meth:`classify_windows`.
+
+        Returns
+        -------
+        FileFeatures
+            For :meth:`enrol_features` and :meth:`classify_features`: computed
+            once, they serve both.
+        """
         if window_s is None and hop_s is None:
             window_s, hop_s = self.window_s, self.hop_s
         else:  # a window alone hops by half of it
             window_s, hop_s = check_window(self.window_s if window_s is None else window_s, hop_s)
-        self._check_speaker(speaker)
-        segments, peak, rate = [], 0.0, None
+        windows, peak, rate = [], 0.0, None
         for segment in read_windows(path, window_s, hop_s):
             peak, rate = max(peak, float(segment.signal.abs().max())), segment.sample_rate
             feats = self.extractor.extract(segment.signal, segment.sample_rate)
             vectors = self._functionals_of([segment.signal], segment.sample_rate)
-            segments.append((segment.start_s, segment.end_s, feats, vectors))
+            windows.append((segment.start_s, segment.end_s, feats, vectors))
+        return FileFeatures(str(path), windows, peak, rate)
+
+    def classify_features(self, features: FileFeatures, speaker: str | None = None) -> FileResult:
+        """Classify a file from its :meth:`file_features` (see :meth:`classify_windows`)."""
+        self._check_speaker(speaker)
+        path, segments = features.path, features.windows
         warnings = signal_warnings(
-            str(path), peak, sum(f.shape[0] for _, _, f, _ in segments), self.total_stride,
-            rate, self.extractor.sample_rate, segments[-1][1],
+            path, features.peak, sum(f.shape[0] for _, _, f, _ in segments), self.total_stride,
+            features.sample_rate, self.extractor.sample_rate, segments[-1][1],
         )
         statistics = self._file_statistics([feats for _, _, feats, _ in segments], speaker)
         windows = []
@@ -305,13 +332,25 @@ class EmotionRecognizer(PretrainedInterface):
         paths = audio_files(files)
         if not paths:
             raise InputFileError(str(files), f"no audio files to enrol speaker {speaker!r} with")
-        segments = [s for path in paths for s in read_windows(path, self.window_s, self.window_s)]
-        feats = (self.extractor.extract(s.signal, s.sample_rate) for s in segments)
-        self.speakers[speaker] = FeatureNormalizer(len(self.extractor.feature_names)).fit(feats)
+        return self.enrol_features(
+            speaker, [self.file_features(path, self.window_s, self.window_s) for path in paths]
+        )
+
+    def enrol_features(self, speaker: str, files: Sequence[FileFeatures]) -> int:
+        """Enrol a speaker from their files' :meth:`file_features` (see :meth:`enrol`).
+
+        Every window counts: files longer than a window, read with overlapping
+        windows, weigh their overlapped frames twice (:meth:`enrol` reads
+        windows that do not overlap).
+        """
+        windows = [window for file in files for window in file.windows]
+        if not windows:
+            raise ValueError(f"no audio to enrol speaker {speaker!r} with")
+        self.speakers[speaker] = FeatureNormalizer(len(self.extractor.feature_names)).fit(
+            feats for _, _, feats, _ in windows
+        )
         if self.functionals is not None:  # one vector per file window, as per utterance
-            self.functionals.enrol(
-                speaker, (self.functionals.extract(s.signal, s.sample_rate) for s in segments)
-            )
+            self.functionals.enrol(speaker, (vectors[0] for _, _, _, vectors in windows))
         return int(self.speakers[speaker].count)
 
     def save_speakers(self, path: str | PathLike) -> Path:

@@ -21,7 +21,7 @@ import torch
 from speechbrain_drnsa.features.audio import audio_info
 from speechbrain_drnsa.errors import InputFileError
 
-__all__ = ["FileResult", "Segment", "WindowResult", "read_windows", "window_bounds"]
+__all__ = ["FileFeatures", "FileResult", "Segment", "WindowResult", "read_windows", "window_bounds"]
 
 
 @dataclass
@@ -132,6 +132,21 @@ def _open(path: Path) -> soundfile.SoundFile:
         return soundfile.SoundFile(path)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as err:
         raise InputFileError(path, f"not a readable audio file ({err})") from None
+
+
+@dataclass
+class FileFeatures:
+    """A file's features window by window: ``(start_s, end_s, llds, functionals)`` each.
+
+    ``llds`` is ``(frames, features)``; ``functionals`` is a fusion model's
+    ``[(1, size)]`` or None. ``peak`` is the file's largest absolute sample,
+    ``sample_rate`` the file's own rate.
+    """
+
+    path: str
+    windows: list[tuple[float, float, torch.Tensor, list[torch.Tensor] | None]]
+    peak: float
+    sample_rate: int | None
 
 
 @dataclass
