@@ -38,7 +38,10 @@ from speechbrain_drnsa.io import (
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.opensmile import OpenSmileLLD
 
-__all__ = ["ExtractionReport", "FeatureIndex", "extract_corpus", "index_features", "load_features"]
+__all__ = [
+    "ExtractionReport", "FeatureIndex", "extract_corpus", "index_features", "load_features",
+    "parse_shard",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +143,7 @@ def extract_corpus(
     wavs = _read_manifests(manifests, data_root)
     ids = sorted(wavs)
     if shard is not None:
-        index, count = _parse_shard(shard)
+        index, count = parse_shard(shard)
         ids = ids[index - 1 :: count]
     folder = Path(cache_dir) / extractor.config_hash[:_HASH_CHARS]
     _write_config_copy(extractor, folder)
@@ -353,8 +356,24 @@ def _read_manifests(
     return wavs
 
 
-def _parse_shard(shard: str) -> tuple[int, int]:
-    """``"K/N"`` to ``(K, N)``, checking ``1 <= K <= N``."""
+def parse_shard(shard: str) -> tuple[int, int]:
+    """``"K/N"`` to ``(K, N)``, checking ``1 <= K <= N`` (``extract`` and ``classify --shard``).
+
+    Arguments
+    ---------
+    shard : str
+        ``"K/N"``: the K-th of N shares, from 1.
+
+    Returns
+    -------
+    tuple of int
+        ``(K, N)``.
+
+    Example
+    -------
+    >>> parse_shard("2/3")
+    (2, 3)
+    """
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(shard))
     if match is None or not 1 <= int(match[1]) <= int(match[2]):
         raise ValueError(f"shard must be K/N with 1 <= K <= N, got {shard!r}")

@@ -39,7 +39,7 @@ import torch
 from tqdm import tqdm
 
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.features.cache import _parse_shard
+from speechbrain_drnsa.features.cache import parse_shard
 from speechbrain_drnsa.inference.recognizer import EmotionRecognizer
 from speechbrain_drnsa.inference.windows import FileFeatures, FileResult
 from speechbrain_drnsa.io import write_text_atomic
@@ -280,7 +280,7 @@ def classify_corpus(
     recognizer = load()
     units = work_units(rows, recognizer.speaker_normalization)
     if shard is not None:
-        index, count = _parse_shard(shard)
+        index, count = parse_shard(shard)
         units = units[index - 1 :: count]
     header = table_columns(columns, recognizer.labels)
     done = _rows_done(table, header, output_format)
