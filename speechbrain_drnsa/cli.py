@@ -121,6 +121,7 @@ def _classify(args: argparse.Namespace) -> int:
         )
         if args.speaker_dir:
             recognizer.enrol("speaker", args.speaker_dir)
+        segments = _segment_lengths(args, recognizer)
     except (ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -130,7 +131,7 @@ def _classify(args: argparse.Namespace) -> int:
     failures = []
     speaker = "speaker" if args.speaker_dir else None
     progress = tqdm(total=len(paths), file=sys.stderr, disable=len(paths) < 2, unit="file")
-    for path, result, reason in classify_paths(recognizer, paths, args.window, speaker):
+    for path, result, reason in classify_paths(recognizer, paths, args.window, speaker, segments):
         progress.update()
         if result is None:
             failures.append(reason)
@@ -149,6 +150,32 @@ def _classify(args: argparse.Namespace) -> int:
         for reason in failures:
             print(f"  {reason}", file=sys.stderr)
     return 1 if failures or not paths else 0
+
+
+def _segment_lengths(args: argparse.Namespace, recognizer):
+    """``--vad``'s segment rules, its model loaded now (a missing extra fails before any file)."""
+    from speechbrain_drnsa.inference.vad import SegmentLengths, load_vad
+
+    if not args.vad:
+        return None
+    recognizer.vad = load_vad()
+    given = {"merge_gap_s": args.merge_gap, "min_s": args.min_segment, "max_s": args.max_segment}
+    return SegmentLengths(**{name: value for name, value in given.items() if value is not None})
+
+
+def _add_vad_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--merge-gap", type=float, default=None, metavar="S",
+        help="speech segments: speech across shorter pauses is one segment (default 0.5)",
+    )
+    parser.add_argument(
+        "--min-segment", type=float, default=None, metavar="S",
+        help="speech segments: shorter ones are widened to this (default 1)",
+    )
+    parser.add_argument(
+        "--max-segment", type=float, default=None, metavar="S",
+        help="speech segments: longer ones are split in equal parts (default 10)",
+    )
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -322,6 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision", choices=["fp32", "bf16"], default="fp32",
         help="torch models in fp32 (exact) or bfloat16 (faster where the CPU has it)",
     )
+    classify.add_argument(
+        "--vad", action="store_true",
+        help="classify each speech segment Silero VAD finds (the vad extra), not windows",
+    )
+    _add_vad_options(classify)
     classify.set_defaults(func=_classify)
 
     explain = commands.add_parser(

@@ -33,7 +33,10 @@ from speechbrain_drnsa.inference.folder import (
 )
 from speechbrain_drnsa.inference.hub import resolve_source
 from speechbrain_drnsa.inference.speakers import audio_files, load_speakers, save_speakers
-from speechbrain_drnsa.inference.windows import FileResult, WindowResult, read_windows
+from speechbrain_drnsa.inference.vad import SegmentLengths, load_vad, speech_segments
+from speechbrain_drnsa.inference.windows import (
+    FileResult, Segment, WindowResult, read_spans, read_windows,
+)
 from speechbrain_drnsa.lobes import DRNEncoder
 
 __all__ = ["EmotionRecognizer"]
@@ -121,6 +124,8 @@ class EmotionRecognizer:
                 self.speaker_normalization,
             )
         self._warned_no_speaker = False
+        #: Silero VAD (:func:`~speechbrain_drnsa.inference.vad.load_vad`), loaded on first use.
+        self.vad = None
         expected = folder.config["features"].get("config_hash")
         if expected and expected != self.extractor.config_hash:
             logger.warning(
@@ -279,8 +284,51 @@ class EmotionRecognizer:
         """
         window_s = window_s or self.window_s
         hop_s = hop_s or min(self.hop_s, window_s)
+        return self._classify_segments(path, read_windows(path, window_s, hop_s), speaker)
+
+    def classify_segments(
+        self,
+        path: str | PathLike,
+        speaker: str | None = None,
+        lengths: SegmentLengths = SegmentLengths(),
+    ) -> FileResult:
+        """Classify each stretch of speech Silero VAD finds in a file (the ``vad`` extra).
+
+        Arguments
+        ---------
+        path : str or PathLike
+            The audio file (read in blocks: any length).
+        speaker : str, optional
+            An enrolled speaker (per-speaker models only).
+        lengths : SegmentLengths
+            How speech is merged across pauses, split and widened into segments.
+
+        Returns
+        -------
+        FileResult
+            One result per segment (``windows``); the file's probabilities are
+            the segments' mean weighted by their duration. Without speech: no
+            label, no probabilities, and a warning.
+        """
+        if self.vad is None:
+            self.vad = load_vad()
+        spans, _ = speech_segments(path, self.vad, lengths)
+        if not spans:
+            warning = f"{path}: no speech found; not classified"
+            logger.warning(warning)
+            return FileResult(str(path), None, None, [], [], [warning])
+        return self._classify_segments(path, read_spans(path, spans), speaker, weighted=True)
+
+    def _classify_segments(
+        self,
+        path: str | PathLike,
+        pieces: Iterable[Segment],
+        speaker: str | None,
+        weighted: bool = False,
+    ) -> FileResult:
+        """Classify each piece of a file; the file's probabilities are their (weighted) mean."""
         segments, warnings, peak = [], [], 0.0
-        for segment in read_windows(path, window_s, hop_s):
+        for segment in pieces:
             peak = max(peak, float(segment.signal.abs().max()))
             feats = self.extractor.extract(segment.signal, segment.sample_rate)
             vectors = self._functionals_of([segment.signal], segment.sample_rate)
@@ -300,7 +348,9 @@ class EmotionRecognizer:
         for start, end, feats, vectors in segments:
             probs = self._probabilities([feats], speaker, statistics, vectors)[0]
             windows.append(WindowResult(start, end, *self._best(probs), probs.tolist()))
-        mean = torch.tensor([w.probabilities for w in windows]).mean(dim=0)
+        probs = torch.tensor([w.probabilities for w in windows])
+        weights = torch.tensor([w.end_s - w.start_s if weighted else 1.0 for w in windows])
+        mean = (probs * weights[:, None]).sum(dim=0) / weights.sum()
         return FileResult(str(path), *self._best(mean), mean.tolist(), windows, warnings)
 
     def enrol(self, speaker: str, files: str | PathLike | Iterable[str | PathLike]) -> int:

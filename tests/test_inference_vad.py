@@ -1,0 +1,101 @@
+"""Speech segments by Silero VAD: a recording of EmoDB sentences between silences, noise only."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from speechbrain_drnsa.cli import main
+from speechbrain_drnsa.inference import EmotionRecognizer, export
+from speechbrain_drnsa.inference import vad
+
+pytest.importorskip("silero_vad", reason="the vad extra (silero-vad) is part of dev")
+EMODB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb" / "wav"
+pytestmark = pytest.mark.skipif(not EMODB.is_dir(), reason=f"real EmoDB not present at {EMODB}")
+RATE = 16000
+PAUSE_S = 1.5
+
+
+@pytest.fixture(scope="module")
+def model_folder(train_tiny, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("run")
+    assert train_tiny(root, "--fold=0") == 0
+    return export(root / "drn_mhsa" / "1234", root / "model")
+
+
+@pytest.fixture(scope="module")
+def speaker_files(tmp_path_factory) -> Path:
+    """Five sentences of EmoDB speaker 03, in a folder to enrol the speaker with."""
+    folder = tmp_path_factory.mktemp("speaker03")
+    for path in sorted(EMODB.glob("03*.wav"))[:5]:
+        shutil.copy(path, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def recording(speaker_files, tmp_path_factory) -> tuple[Path, list[tuple[float, float]]]:
+    """The five sentences one after the other, 1.5 s of faint noise before, between and after."""
+    rng = np.random.default_rng(0)
+    parts, edges, time = [], [], 0.0
+    for path in sorted(speaker_files.glob("*.wav")):
+        speech, rate = soundfile.read(path, dtype="float32")
+        assert rate == RATE
+        parts += [1e-4 * rng.standard_normal(int(PAUSE_S * RATE)).astype(np.float32), speech]
+        edges.append((time + PAUSE_S, time + PAUSE_S + speech.size / RATE))
+        time = edges[-1][1]
+    parts.append(1e-4 * rng.standard_normal(int(PAUSE_S * RATE)).astype(np.float32))
+    path = tmp_path_factory.mktemp("recording") / "recording.wav"
+    soundfile.write(path, np.concatenate(parts), RATE)
+    return path, edges
+
+
+def test_classify_vad_finds_each_sentence_and_labels_it_as_alone(
+    model_folder, speaker_files, recording, capsys
+):
+    path, edges = recording
+    args = ["--model", str(model_folder), "--speaker-dir", str(speaker_files), "--json"]
+    assert main(["classify", str(path), "--vad", *args]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert main(["classify", *map(str, sorted(speaker_files.glob("*.wav"))), *args]) == 0
+    alone = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    segments = found["windows"]
+    assert len(segments) == len(edges)
+    for segment, (start, end), single in zip(segments, edges, alone):
+        assert abs(segment["start_s"] - start) < 0.3 and abs(segment["end_s"] - end) < 0.3
+        assert segment["label"] == single["label"]
+    durations = np.array([s["end_s"] - s["start_s"] for s in segments])
+    probs = np.array([list(s["probabilities"].values()) for s in segments])
+    weighted = (durations[:, None] * probs).sum(axis=0) / durations.sum()
+    assert np.allclose(list(found["probabilities"].values()), weighted, atol=1e-6)
+
+
+def test_noise_only_file_gets_a_warning_and_no_label(model_folder, tmp_path, capsys):
+    path = tmp_path / "noise.wav"
+    noise = 0.02 * np.random.default_rng(1).standard_normal(5 * RATE)
+    soundfile.write(path, noise.astype(np.float32), RATE)
+    recognizer = EmotionRecognizer.from_hparams(model_folder)
+    result = recognizer.classify_segments(path)
+    assert result.label is None and result.probabilities == [] and result.windows == []
+    assert "no speech found" in result.warnings[0]
+    assert main(["classify", str(path), "--vad", "--model", str(model_folder)]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1].split("\t")[:3] == [str(path), "-", "-"]
+    assert "no speech found" in err
+
+
+def test_long_files_are_read_in_blocks_with_the_same_segments(recording, monkeypatch):
+    path, _ = recording
+    model = vad.load_vad()
+    whole, duration = vad.speech_segments(path, model)
+    monkeypatch.setattr(vad, "BLOCK_S", 0.77)  # many blocks, none a whole number of frames
+    pieces, _ = vad.speech_segments(path, model)
+    assert duration == pytest.approx(soundfile.info(path).duration)
+    assert np.allclose(pieces, whole, atol=0.04)
+
+
+def test_segment_rules_are_checked():
+    with pytest.raises(ValueError, match="min_s <= max_s"):
+        vad.SegmentLengths(min_s=5.0, max_s=2.0)
