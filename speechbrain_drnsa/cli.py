@@ -5,6 +5,7 @@ documented way to do the same thing from Python.
 """
 
 import argparse
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -121,7 +122,7 @@ def _classify(args: argparse.Namespace) -> int:
         )
         if args.speaker_dir:
             recognizer.enrol("speaker", args.speaker_dir)
-        segments = _segment_lengths(args, recognizer)
+        segments = _segment_lengths(args, recognizer) if args.vad else None
     except (ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -156,8 +157,6 @@ def _segment_lengths(args: argparse.Namespace, recognizer):
     """``--vad``'s segment rules, its model loaded now (a missing extra fails before any file)."""
     from speechbrain_drnsa.inference.vad import SegmentLengths, load_vad
 
-    if not args.vad:
-        return None
     recognizer.vad = load_vad()
     given = {"merge_gap_s": args.merge_gap, "min_s": args.min_segment, "max_s": args.max_segment}
     return SegmentLengths(**{name: value for name, value in given.items() if value is not None})
@@ -195,6 +194,36 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{args.file}: {explanation.label}; figure written to {out}")
+    return 0
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    from speechbrain_drnsa.inference import EmotionRecognizer
+    from speechbrain_drnsa.inference.timeline import (
+        draw_timeline, make_timeline, write_timeline_data,
+    )
+
+    try:
+        recognizer = EmotionRecognizer.from_hparams(args.model)
+        if args.speaker_dir:
+            recognizer.enrol("speaker", args.speaker_dir)
+        vad = not args.windows and importlib.util.find_spec("silero_vad") is not None
+        if not vad and not args.windows:
+            logger.info("Silero VAD is not installed (the vad extra): the model's windows instead")
+        timeline = make_timeline(
+            recognizer, args.file, speaker="speaker" if args.speaker_dir else None, vad=vad,
+            **({"lengths": _segment_lengths(args, recognizer)} if vad else {}),
+        )
+        written = [draw_timeline(timeline, args.out)]
+        written += [write_timeline_data(timeline, out) for out in (args.json, args.csv) if out]
+    except (ValueError, ImportError) as err:  # InputFileError included
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for warning in timeline.result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    label = timeline.result.label or "no speech"
+    print(f"{args.file}: {label}, {len(timeline.result.windows)} {timeline.source}; "
+          f"written: {', '.join(map(str, written))}")
     return 0
 
 
@@ -370,6 +399,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--speaker-dir", default=None, help="files of the file's speaker, to enrol"
     )
     explain.set_defaults(func=_explain)
+
+    timeline = commands.add_parser(
+        "timeline",
+        help="draw a recording's waveform, speech segments and class probabilities over time",
+    )
+    timeline.add_argument("file", help="the audio file")
+    timeline.add_argument("--model", required=True, help="model folder or hub id (owner/name)")
+    timeline.add_argument("--out", required=True, help="image to write (.png, .pdf, .svg)")
+    timeline.add_argument("--json", default=None, help="also write its numbers to this .json")
+    timeline.add_argument("--csv", default=None, help="also write one row per segment to this .csv")
+    timeline.add_argument(
+        "--windows", action="store_true",
+        help="classify the model's windows, not speech segments (the default when the vad "
+        "extra is missing)",
+    )
+    timeline.add_argument(
+        "--speaker-dir", default=None, help="files of the file's speaker, to enrol"
+    )
+    _add_vad_options(timeline)
+    timeline.set_defaults(func=_timeline)
 
     push = commands.add_parser("push", help="upload a model folder to the Hugging Face Hub")
     push.add_argument("folder", help="a folder written by export")

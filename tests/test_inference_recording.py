@@ -1,5 +1,10 @@
-"""Speech segments by Silero VAD: a recording of EmoDB sentences between silences, noise only."""
+"""A recording: speech segments by Silero VAD, and the emotion timeline.
 
+The recording is five EmoDB sentences between pauses of faint noise; a noise-only
+file has no speech.
+"""
+
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +16,7 @@ import soundfile
 from speechbrain_drnsa.cli import main
 from speechbrain_drnsa.inference import EmotionRecognizer, export
 from speechbrain_drnsa.inference import vad
+from speechbrain_drnsa.inference.timeline import waveform_envelope
 
 pytest.importorskip("silero_vad", reason="the vad extra (silero-vad) is part of dev")
 EMODB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb" / "wav"
@@ -99,3 +105,47 @@ def test_long_files_are_read_in_blocks_with_the_same_segments(recording, monkeyp
 def test_segment_rules_are_checked():
     with pytest.raises(ValueError, match="min_s <= max_s"):
         vad.SegmentLengths(min_s=5.0, max_s=2.0)
+
+
+def test_timeline_figure_and_its_data_match_classify_vad(
+    model_folder, speaker_files, recording, tmp_path, capsys
+):
+    path, _ = recording
+    model = ["--model", str(model_folder), "--speaker-dir", str(speaker_files)]
+    assert main(["classify", str(path), "--vad", "--json", *model]) == 0
+    segments = json.loads(capsys.readouterr().out)["windows"]
+    out = {suffix: tmp_path / f"timeline.{suffix}" for suffix in ("png", "json", "csv")}
+    assert main(["timeline", str(path), "--out", str(out["png"]), "--json", str(out["json"]),
+                 "--csv", str(out["csv"]), *model]) == 0
+    assert out["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads(out["json"].read_text())
+    assert data["source"] == "speech segments"
+    assert data["duration_s"] == pytest.approx(soundfile.info(path).duration)
+    assert [(r["start_s"], r["end_s"], r["label"]) for r in data["segments"]] == [
+        (round(s["start_s"], 3), round(s["end_s"], 3), s["label"]) for s in segments
+    ]
+    rows = list(csv.DictReader(out["csv"].open()))
+    assert [float(r["p_" + name]) for r in rows for name in data["probabilities"]] == [
+        r["p_" + name] for r in data["segments"] for name in data["probabilities"]
+    ]
+
+
+def test_timeline_of_windows(model_folder, recording, tmp_path):
+    path, _ = recording
+    figure, table = tmp_path / "windows.png", tmp_path / "windows.json"
+    assert main(["timeline", str(path), "--windows", "--model", str(model_folder),
+                 "--out", str(figure), "--json", str(table)]) == 0
+    data = json.loads(table.read_text())
+    windows = EmotionRecognizer.from_hparams(model_folder).classify_windows(path).windows
+    assert data["source"] == "windows" and figure.stat().st_size > 0
+    assert [(r["start_s"], r["end_s"]) for r in data["segments"]] == [
+        (round(w.start_s, 3), round(w.end_s, 3)) for w in windows
+    ]
+
+
+def test_waveform_envelope_keeps_the_extremes_in_few_points(recording):
+    path, _ = recording
+    samples, _ = soundfile.read(path)
+    envelope = waveform_envelope(path, points=100)
+    assert len(envelope) <= 101 and envelope[-1, 0] == pytest.approx(samples.size / RATE)
+    assert envelope[:, 1].min() == samples.min() and envelope[:, 2].max() == samples.max()
