@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from speechbrain_drnsa.inference.recognizer import EmotionRecognizer
 from speechbrain_drnsa.inference.vad import SegmentLengths
@@ -28,12 +28,13 @@ from speechbrain_drnsa.inference.windows import FileResult, open_audio
 from speechbrain_drnsa.io import write_bytes_atomic
 
 __all__ = [
-    "ENVELOPE_POINTS", "Timeline", "draw_timeline", "make_timeline", "timeline_rows",
-    "waveform_envelope", "write_timeline_data",
+    "ENVELOPE_POINTS", "Timeline", "binned_probabilities", "draw_timeline", "make_timeline",
+    "timeline_rows", "waveform_envelope", "write_timeline_data",
 ]
 
 ENVELOPE_POINTS = 4000  # about the figure's width in pixels, several times over
 _MAX_TEXT_LABELS = 30  # more segments than this: colours only, their names overlap
+_PROBABILITY_BINS = 800  # columns of the probability panel, about one per pixel
 
 
 @dataclass
@@ -207,7 +208,7 @@ def draw_timeline(timeline: Timeline, out: str | PathLike) -> Path:
     out = Path(out)
     figure = Figure(figsize=(12, 6), layout="constrained")
     wave, strip, probs = figure.subplots(
-        3, 1, sharex=True, gridspec_kw={"height_ratios": [2, 0.6, 3]}
+        3, 1, sharex=True, gridspec_kw={"height_ratios": [2, 0.5, 2.5]}
     )
     colours = {name: f"C{index % 10}" for index, name in enumerate(timeline.labels)}
     _waveform(wave, timeline)
@@ -215,6 +216,9 @@ def draw_timeline(timeline: Timeline, out: str | PathLike) -> Path:
     _probabilities(probs, timeline, colours)
     probs.set_xlim(0, timeline.duration_s)
     if timeline.duration_s >= 120:  # minutes and hours read better than thousands of seconds
+        minutes = next(m for m in (1, 2, 5, 10, 15, 30, 60, 120, 240)
+                       if timeline.duration_s / (60 * m) <= 12)
+        probs.xaxis.set_major_locator(MultipleLocator(60 * minutes))
         probs.xaxis.set_major_formatter(FuncFormatter(lambda seconds, _: _clock(seconds)))
         probs.set_xlabel("time (h:mm:ss)" if timeline.duration_s >= 3600 else "time (m:ss)")
     else:
@@ -227,14 +231,16 @@ def draw_timeline(timeline: Timeline, out: str | PathLike) -> Path:
 def _waveform(axis, timeline: Timeline) -> None:
     times, low, high = timeline.envelope.T
     axis.fill_between(times, low, high, step="post", lw=0.3, color="0.35")
-    for window in timeline.result.windows:
+    segments = timeline.source == "speech segments"
+    for window in timeline.result.windows if segments else []:  # windows cover everything
         axis.axvspan(window.start_s, window.end_s, color="C0", alpha=0.12, lw=0)
     result = timeline.result
-    summary = ("no speech found" if result.label is None else
-               f"{result.label} ({result.score:.2f}, duration-weighted mean)")
+    mean = "duration-weighted mean of the segments" if segments else "mean of the windows"
+    summary = ("no speech found" if result.label is None
+               else f"{result.label} ({result.score:.2f}, {mean})")
     axis.set_title(
         f"{Path(result.path).name}, {_clock(timeline.duration_s)}: {summary}; "
-        f"{len(result.windows)} {timeline.source} shaded", fontsize=10,
+        f"{len(result.windows)} {timeline.source}{' shaded' if segments else ''}", fontsize=10,
     )
     axis.set_ylabel("waveform")
 
@@ -248,28 +254,58 @@ def _segment_strip(axis, timeline: Timeline, colours: dict[str, str]) -> None:
                          color=colours[window.label], lw=0)
         if len(windows) <= _MAX_TEXT_LABELS:
             axis.text((window.start_s + window.end_s) / 2, level + 0.45, window.label,
-                      ha="center", va="center", fontsize=7)
+                      ha="center", va="center", fontsize=8)
     axis.set_ylim(0, 1.9 if overlapping else 0.9)
     axis.set_yticks([])
     axis.set_ylabel("label", rotation=0, ha="right", va="center")
 
 
 def _probabilities(axis, timeline: Timeline, colours: dict[str, str]) -> None:
-    windows = timeline.result.windows
-    for index, name in enumerate(timeline.labels):
-        if timeline.source == "windows":  # overlapping: one point per window centre
-            times = [(w.start_s + w.end_s) / 2 for w in windows]
-            values = [w.probabilities[index] for w in windows]
-            axis.plot(times, values, color=colours[name], lw=1.2, marker=".", label=name)
-            continue
-        # each segment a flat step; NaN between segments leaves the pauses blank
-        times = [t for w in windows for t in (w.start_s, w.end_s, w.end_s)]
-        values = [v for w in windows for v in (w.probabilities[index],) * 2 + (np.nan,)]
-        axis.plot(times, values, color=colours[name], lw=1.2, label=name)
+    edges = np.linspace(0, timeline.duration_s, _PROBABILITY_BINS + 1)
+    probs = binned_probabilities(timeline.result.windows, edges)
+    low = np.zeros(len(edges) - 1)
+    for index, name in enumerate(timeline.labels):  # stacked: each class's share of 1
+        high = low + probs[:, index]
+        axis.fill_between(edges, np.append(low, low[-1]), np.append(high, high[-1]),
+                          step="post", color=colours[name], lw=0, label=name)
+        low = high
     axis.set_ylim(0, 1)
-    axis.set_ylabel("probability")
-    axis.grid(alpha=0.3)
-    axis.legend(loc="upper right", ncols=len(timeline.labels), fontsize=8)
+    axis.set_ylabel("probability (stacked)")
+    axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+
+
+def binned_probabilities(windows: list, edges: np.ndarray) -> np.ndarray:
+    """Each bin's class probabilities: the mean of the segments it overlaps, weighted by overlap.
+
+    Arguments
+    ---------
+    windows : list of WindowResult
+        Segments or windows (may overlap).
+    edges : numpy.ndarray
+        ``(bins + 1,)`` bin edges in seconds.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(bins, classes)``; NaN in bins no segment reaches (pauses).
+
+    Example
+    -------
+    >>> from speechbrain_drnsa.inference.windows import WindowResult
+    >>> segments = [WindowResult(0.0, 1.0, "a", 0.8, [0.8, 0.2]),
+    ...             WindowResult(1.5, 2.0, "b", 0.6, [0.4, 0.6])]
+    >>> binned_probabilities(segments, np.array([0.0, 1.0, 2.0, 3.0])).round(2).tolist()
+    [[0.8, 0.2], [0.4, 0.6], [nan, nan]]
+    """
+    classes = len(windows[0].probabilities) if windows else 1
+    total, weight = np.zeros((len(edges) - 1, classes)), np.zeros(len(edges) - 1)
+    for window in windows:
+        overlap = np.clip(np.minimum(edges[1:], window.end_s)
+                          - np.maximum(edges[:-1], window.start_s), 0, None)
+        total += overlap[:, None] * np.asarray(window.probabilities)
+        weight += overlap
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight[:, None] > 0, total / weight[:, None], np.nan)
 
 
 def _clock(seconds: float) -> str:
