@@ -2,9 +2,9 @@
 
 Silero VAD (the ``vad`` extra: ``pip install silero-vad``; its weights ship in
 the package, no download) gives a speech probability every 32 ms. Its ONNX
-form runs here, with one ONNX Runtime thread: about 100 times faster than real
-time on one core, against 1.5 times for its TorchScript form
-(``benchmarks/`` machine, 89 s of EmoDB, 2 busy cores). The file is read in
+form runs here, with one ONNX Runtime thread: 145 times faster than real time
+against 83 times for its TorchScript form, at the same memory
+(``benchmarks/bench_vad.py``; docs/inference.md). The file is read in
 blocks of :data:`BLOCK_S` seconds, resampled to 16 kHz block by block, so an
 hour never sits in memory; only the probabilities (110 000 floats an hour) do.
 
