@@ -102,6 +102,20 @@ def test_long_files_are_read_in_blocks_with_the_same_segments(recording, monkeyp
     assert pieces == whole  # 16 kHz: no resampling, the same frames
 
 
+def test_other_sample_rates_and_channels_give_the_same_segments(recording, tmp_path):
+    path, _ = recording
+    samples, _ = soundfile.read(path, dtype="float32")
+    model = vad.load_vad()
+    expected, _ = vad.speech_segments(path, model)
+    stereo = tmp_path / "stereo_44k.wav"
+    times = np.arange(0, samples.size, RATE / 44100)
+    resampled = np.interp(times, np.arange(samples.size), samples)
+    soundfile.write(stereo, np.stack([resampled, resampled], axis=1), 44100)
+    found, duration = vad.speech_segments(stereo, model)
+    assert duration == pytest.approx(samples.size / RATE, abs=1e-3)
+    assert np.allclose(found, expected, atol=0.07)  # 0.07 s: two Silero frames
+
+
 def test_segment_rules_are_checked():
     with pytest.raises(ValueError, match="min_s <= max_s"):
         vad.SegmentLengths(min_s=5.0, max_s=2.0)

@@ -7,6 +7,8 @@ from it (:mod:`speechbrain_drnsa.inference.folder`); ``classify_file``,
 folds is an ensemble: the output probabilities are the mean of the folds'.
 ``backend="onnx"`` runs the folder's ``model.onnx`` with ONNX Runtime instead
 of building torch models (:mod:`~speechbrain_drnsa.inference.onnx_backend`).
+``classify_segments`` classifies the stretches of speech Silero VAD finds in a
+recording (:mod:`~speechbrain_drnsa.inference.vad`, the ``vad`` extra).
 
 Per-speaker models (trained on LLDs standardised with each speaker's own
 statistics) need the speaker's statistics: :meth:`EmotionRecognizer.enrol`
