@@ -5,6 +5,7 @@ documented way to do the same thing from Python.
 """
 
 import argparse
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -138,6 +139,7 @@ def _classify(args: argparse.Namespace) -> int:
         )
         if args.speaker_dir:
             recognizer.enrol("speaker", args.speaker_dir)
+        segments = _segment_lengths(args, recognizer) if args.vad else None
     except (ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -147,7 +149,7 @@ def _classify(args: argparse.Namespace) -> int:
     failures = []
     speaker = "speaker" if args.speaker_dir else None
     progress = tqdm(total=len(paths), file=sys.stderr, disable=len(paths) < 2, unit="file")
-    for path, result, reason in classify_paths(recognizer, paths, args.window, speaker):
+    for path, result, reason in classify_paths(recognizer, paths, args.window, speaker, segments):
         progress.update()
         if result is None:
             failures.append(reason)
@@ -174,6 +176,10 @@ def _classify_corpus(args: argparse.Namespace) -> int:
     if args.speaker_dir:
         print("error: --csv enrols the manifest's speakers (its speaker column), not "
               "--speaker-dir", file=sys.stderr)
+        return 2
+    if args.vad:
+        print("error: --vad classifies the speech segments of FILE arguments; --csv classifies "
+              "each manifest row whole", file=sys.stderr)
         return 2
     if not args.csv or args.inputs or not args.out:
         print("error: give FILE_OR_DIR arguments, or --csv MANIFEST with --out TABLE "
@@ -207,6 +213,30 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _segment_lengths(args: argparse.Namespace, recognizer):
+    """``--vad``'s segment rules, its model loaded now (a missing extra fails before any file)."""
+    from speechbrain_drnsa.inference.vad import SegmentLengths, load_vad
+
+    recognizer.vad = load_vad()
+    given = {"merge_gap_s": args.merge_gap, "min_s": args.min_segment, "max_s": args.max_segment}
+    return SegmentLengths(**{name: value for name, value in given.items() if value is not None})
+
+
+def _add_vad_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--merge-gap", type=float, default=None, metavar="S",
+        help="speech segments: speech across shorter pauses is one segment (default 0.5)",
+    )
+    parser.add_argument(
+        "--min-segment", type=float, default=None, metavar="S",
+        help="speech segments: shorter ones are widened to this (default 1)",
+    )
+    parser.add_argument(
+        "--max-segment", type=float, default=None, metavar="S",
+        help="speech segments: longer ones are split in equal parts (default 10)",
+    )
+
+
 def _explain(args: argparse.Namespace) -> int:
     from speechbrain_drnsa.inference import EmotionRecognizer
     from speechbrain_drnsa.inference.explain import explain_file, plot_explanation
@@ -224,6 +254,36 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{args.file}: {explanation.label}; figure written to {out}")
+    return 0
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    from speechbrain_drnsa.inference import EmotionRecognizer
+    from speechbrain_drnsa.inference.timeline import (
+        draw_timeline, make_timeline, write_timeline_data,
+    )
+
+    try:
+        recognizer = EmotionRecognizer.from_hparams(args.model)
+        if args.speaker_dir:
+            recognizer.enrol("speaker", args.speaker_dir)
+        vad = not args.windows and importlib.util.find_spec("silero_vad") is not None
+        if not vad and not args.windows:
+            logger.info("Silero VAD is not installed (the vad extra): the model's windows instead")
+        timeline = make_timeline(
+            recognizer, args.file, speaker="speaker" if args.speaker_dir else None, vad=vad,
+            **({"lengths": _segment_lengths(args, recognizer)} if vad else {}),
+        )
+        written = [draw_timeline(timeline, args.out)]
+        written += [write_timeline_data(timeline, out) for out in (args.json, args.csv) if out]
+    except (ValueError, ImportError) as err:  # InputFileError included
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for warning in timeline.result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    label = timeline.result.label or "no speech"
+    print(f"{args.file}: {label}, {len(timeline.result.windows)} {timeline.source}; "
+          f"written: {', '.join(map(str, written))}")
     return 0
 
 
@@ -402,6 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="classify only share K of N (1 <= K <= N; a speaker's rows stay together); "
         "join the shards' tables with merge",
     )
+    classify.add_argument(
+        "--vad", action="store_true",
+        help="classify each speech segment Silero VAD finds (the vad extra), not windows",
+    )
+    _add_vad_options(classify)
     classify.set_defaults(func=_classify)
 
     merge = commands.add_parser(
@@ -426,6 +491,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--speaker-dir", default=None, help="files of the file's speaker, to enrol"
     )
     explain.set_defaults(func=_explain)
+
+    timeline = commands.add_parser(
+        "timeline",
+        help="draw a recording's waveform, speech segments and class probabilities over time",
+    )
+    timeline.add_argument("file", help="the audio file")
+    timeline.add_argument("--model", required=True, help="model folder or hub id (owner/name)")
+    timeline.add_argument("--out", required=True, help="image to write (.png, .pdf, .svg)")
+    timeline.add_argument("--json", default=None, help="also write its numbers to this .json")
+    timeline.add_argument("--csv", default=None, help="also write one row per segment to this .csv")
+    timeline.add_argument(
+        "--windows", action="store_true",
+        help="classify the model's windows, not speech segments (the default when the vad "
+        "extra is missing)",
+    )
+    timeline.add_argument(
+        "--speaker-dir", default=None, help="files of the file's speaker, to enrol"
+    )
+    _add_vad_options(timeline)
+    timeline.set_defaults(func=_timeline)
 
     push = commands.add_parser("push", help="upload a model folder to the Hugging Face Hub")
     push.add_argument("folder", help="a folder written by export")

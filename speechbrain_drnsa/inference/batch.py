@@ -11,6 +11,7 @@ from os import PathLike
 from pathlib import Path
 
 from speechbrain_drnsa.inference.recognizer import EmotionRecognizer
+from speechbrain_drnsa.inference.vad import SegmentLengths
 from speechbrain_drnsa.inference.windows import FileResult
 from speechbrain_drnsa.inference.speakers import is_audio_name
 
@@ -51,6 +52,7 @@ def classify_paths(
     paths: Sequence[Path],
     window_s: float | None = None,
     speaker: str | None = None,
+    segments: SegmentLengths | None = None,
 ) -> Iterator[tuple[Path, FileResult | None, str | None]]:
     """Classify files one by one, turning any error into a one-line reason.
 
@@ -64,6 +66,8 @@ def classify_paths(
         Window length for long files (hop: half of it).
     speaker : str, optional
         An enrolled speaker, applied to every file.
+    segments : SegmentLengths, optional
+        Classify the speech segments Silero VAD finds instead of windows.
 
     Yields
     ------
@@ -72,6 +76,9 @@ def classify_paths(
     """
     for path in paths:
         try:
+            if segments is not None:
+                yield path, recognizer.classify_segments(path, speaker, segments), None
+                continue
             hop_s = window_s / 2 if window_s is not None else None
             yield path, recognizer.classify_windows(path, speaker, window_s, hop_s), None
         except Exception as err:  # noqa: BLE001 - one bad file must not stop the others
@@ -100,8 +107,12 @@ def format_table_row(result: FileResult, labels: Sequence[str]) -> list[str]:
     >>> window = WindowResult(0.0, 2.0, "ang", 0.7, [0.3, 0.7])
     >>> format_table_row(FileResult("a.wav", "ang", 0.7, [0.3, 0.7], [window]), ["neu", "ang"])
     ['a.wav\\tang\\t0.700\\t0.300\\t0.700']
+    >>> format_table_row(FileResult("b.wav", None, None, [], []), ["neu", "ang"])
+    ['b.wav\\t-\\t-\\t-\\t-']
     """
-    def line(name: str, label: str, score: float, probs: Sequence[float]) -> str:
+    def line(name: str, label: str | None, score: float | None, probs: Sequence[float]) -> str:
+        if label is None:  # no speech: nothing to report
+            return "\t".join([name, "-", "-", *("-" for _ in labels)])
         return "\t".join([name, label, f"{score:.3f}", *(f"{p:.3f}" for p in probs)])
 
     lines = [line(result.path, result.label, result.score, result.probabilities)]
@@ -135,8 +146,8 @@ def format_json_line(result: FileResult, labels: Sequence[str]) -> str:
     >>> format_json_line(FileResult("a.wav", "ang", 0.75, [0.25, 0.75], [window]), ["neu", "ang"])
     '{"file": "a.wav", "label": "ang", "confidence": 0.75, "probabilities": {"neu": 0.25, ...'
     """
-    def probs(values: Sequence[float]) -> dict[str, float]:
-        return dict(zip(labels, values, strict=True))
+    def probs(values: Sequence[float]) -> dict[str, float] | None:
+        return dict(zip(labels, values, strict=True)) if values else None
 
     return json.dumps({
         "file": result.path,

@@ -8,6 +8,8 @@ SpeechBrain's ``Pretrained`` (:mod:`~speechbrain_drnsa.inference.pretrained`); `
 folds is an ensemble: the output probabilities are the mean of the folds'.
 ``backend="onnx"`` runs the folder's ``model.onnx`` with ONNX Runtime instead
 of building torch models (:mod:`~speechbrain_drnsa.inference.onnx_backend`).
+``classify_segments`` classifies the stretches of speech Silero VAD finds in a
+recording (:mod:`~speechbrain_drnsa.inference.vad`, the ``vad`` extra).
 
 Per-speaker models (trained on LLDs standardised with each speaker's own
 statistics) need the speaker's statistics: :meth:`EmotionRecognizer.enrol`
@@ -37,8 +39,9 @@ from speechbrain_drnsa.inference.inputs import (
 )
 from speechbrain_drnsa.inference.pretrained import PretrainedInterface, placed
 from speechbrain_drnsa.inference.speakers import audio_files, load_speakers, save_speakers
+from speechbrain_drnsa.inference.vad import SegmentLengths, load_vad, speech_segments
 from speechbrain_drnsa.inference.windows import (
-    FileFeatures, FileResult, WindowResult, read_windows,
+    FileFeatures, FileResult, Segment, WindowResult, read_spans, read_windows,
 )
 from speechbrain_drnsa.lobes import DRNEncoder
 
@@ -128,6 +131,8 @@ class EmotionRecognizer(PretrainedInterface):
                 self.speaker_normalization,
             )
         self._warned_no_speaker = False
+        #: Silero VAD (:func:`~speechbrain_drnsa.inference.vad.load_vad`), loaded on first use.
+        self.vad = None
         expected = folder.config["features"].get("config_hash")
         if expected and expected != self.extractor.config_hash:
             logger.warning(
@@ -267,6 +272,40 @@ class EmotionRecognizer(PretrainedInterface):
         """
         return self.classify_features(self.file_features(path, window_s, hop_s), speaker)
 
+    def classify_segments(
+        self,
+        path: str | PathLike,
+        speaker: str | None = None,
+        lengths: SegmentLengths = SegmentLengths(),
+    ) -> FileResult:
+        """Classify each stretch of speech Silero VAD finds in a file (the ``vad`` extra).
+
+        Arguments
+        ---------
+        path : str or PathLike
+            The audio file (read in blocks: any length).
+        speaker : str, optional
+            An enrolled speaker (per-speaker models only).
+        lengths : SegmentLengths
+            How speech is merged across pauses, split and widened into segments.
+
+        Returns
+        -------
+        FileResult
+            One result per segment (``windows``); the file's probabilities are
+            the segments' mean weighted by their duration. Without speech: no
+            label, no probabilities, and a warning (returned, not logged).
+        """
+        self._check_speaker(speaker)
+        if self.vad is None:
+            self.vad = load_vad()
+        spans, _ = speech_segments(path, self.vad, lengths)
+        if not spans:
+            return FileResult(str(path), None, None, [], [],
+                              [f"{path}: no speech found; not classified"])
+        features = self._pieces_features(path, read_spans(path, spans))
+        return self.classify_features(features, speaker, weighted=True)
+
     def file_features(
         self, path: str | PathLike, window_s: float | None = None, hop_s: float | None = None
     ) -> FileFeatures:
@@ -289,16 +328,26 @@ class EmotionRecognizer(PretrainedInterface):
             window_s, hop_s = self.window_s, self.hop_s
         else:  # a window alone hops by half of it
             window_s, hop_s = check_window(self.window_s if window_s is None else window_s, hop_s)
+        return self._pieces_features(path, read_windows(path, window_s, hop_s))
+
+    def _pieces_features(self, path: str | PathLike, pieces: Iterable[Segment]) -> FileFeatures:
+        """The features of each piece (window or speech segment) of a file."""
         windows, peak, rate = [], 0.0, None
-        for segment in read_windows(path, window_s, hop_s):
+        for segment in pieces:
             peak, rate = max(peak, float(segment.signal.abs().max())), segment.sample_rate
             feats = self.extractor.extract(segment.signal, segment.sample_rate)
             vectors = self._functionals_of([segment.signal], segment.sample_rate)
             windows.append((segment.start_s, segment.end_s, feats, vectors))
         return FileFeatures(str(path), windows, peak, rate)
 
-    def classify_features(self, features: FileFeatures, speaker: str | None = None) -> FileResult:
-        """Classify a file from its :meth:`file_features` (see :meth:`classify_windows`)."""
+    def classify_features(
+        self, features: FileFeatures, speaker: str | None = None, weighted: bool = False
+    ) -> FileResult:
+        """Classify a file from its :meth:`file_features` (see :meth:`classify_windows`).
+
+        The file's probabilities are the mean of its pieces', weighted by their
+        duration when ``weighted`` (speech segments differ in length; windows do not).
+        """
         self._check_speaker(speaker)
         path, segments = features.path, features.windows
         warnings = signal_warnings(
@@ -310,7 +359,12 @@ class EmotionRecognizer(PretrainedInterface):
         for start, end, feats, vectors in segments:
             probs = self._probabilities([feats], speaker, statistics, vectors)[0]
             windows.append(WindowResult(start, end, *self._best(probs), probs.tolist()))
-        mean = torch.tensor([w.probabilities for w in windows]).mean(dim=0)
+        probs = torch.tensor([w.probabilities for w in windows])
+        if weighted:
+            weights = torch.tensor([w.end_s - w.start_s for w in windows])
+            mean = (probs * weights[:, None]).sum(dim=0) / weights.sum()
+        else:
+            mean = probs.mean(dim=0)
         return FileResult(str(path), *self._best(mean), mean.tolist(), windows, warnings)
 
     def enrol(self, speaker: str, files: str | PathLike | Iterable[str | PathLike]) -> int:

@@ -9,7 +9,7 @@ whatever the file's length. Problems raise
 messages of :func:`~speechbrain_drnsa.features.audio.read_audio`.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -21,7 +21,10 @@ import torch
 from speechbrain_drnsa.features.audio import audio_info
 from speechbrain_drnsa.errors import InputFileError
 
-__all__ = ["FileFeatures", "FileResult", "Segment", "WindowResult", "read_windows", "window_bounds"]
+__all__ = [
+    "FileFeatures", "FileResult", "Segment", "WindowResult", "open_audio", "read_spans",
+    "read_windows", "window_bounds",
+]
 
 
 @dataclass
@@ -112,21 +115,72 @@ def read_windows(
     [(0.0, 10.0), (5.0, 15.0), (10.0, 20.0), (15.0, 25.0)]
     """
     path = Path(path)
-    with _open(path) as stream:
+    with open_audio(path) as stream:
         rate = stream.samplerate
         window, hop = max(1, round(window_s * rate)), max(1, round(hop_s * rate))
-        for start, end in window_bounds(stream.frames, window, hop):
-            stream.seek(start)
-            samples = stream.read(end - start, dtype="float32", always_2d=True)
-            if samples.shape[0] == 0:
-                raise InputFileError(path, f"truncated: no samples after {start / rate:.2f} s")
-            if not np.isfinite(samples).all():
-                raise InputFileError(path, "contains NaN or infinite samples")
-            mono = torch.from_numpy(samples.mean(axis=1, dtype=np.float32))
-            yield Segment(start / rate, (start + samples.shape[0]) / rate, mono, rate)
+        yield from _read(path, stream, window_bounds(stream.frames, window, hop))
 
 
-def _open(path: Path) -> soundfile.SoundFile:
+def read_spans(path: str | PathLike, spans_s: Iterable[tuple[float, float]]) -> Iterator[Segment]:
+    """Yield the given stretches of a file (start and end in seconds), each read on its own.
+
+    Arguments
+    ---------
+    path : str or PathLike
+        An audio file libsndfile reads.
+    spans_s : iterable of (float, float)
+        Start and end in seconds (clipped to the file).
+
+    Yields
+    ------
+    Segment
+        Mono stretches, in the given order.
+
+    Example
+    -------
+    >>> import tempfile, numpy
+    >>> path = f"{tempfile.mkdtemp()}/a.wav"
+    >>> soundfile.write(path, numpy.zeros(25000), 1000)
+    >>> [(s.start_s, s.end_s) for s in read_spans(path, [(1.5, 3.0), (24.0, 26.0)])]
+    [(1.5, 3.0), (24.0, 25.0)]
+    """
+    path = Path(path)
+    with open_audio(path) as stream:
+        rate = stream.samplerate
+        bounds = [(round(start * rate), min(stream.frames, round(end * rate)))
+                  for start, end in spans_s]
+        yield from _read(path, stream, bounds)
+
+
+def _read(
+    path: Path, stream: soundfile.SoundFile, bounds: Iterable[tuple[int, int]]
+) -> Iterator[Segment]:
+    rate = stream.samplerate
+    for start, end in bounds:
+        stream.seek(start)
+        samples = stream.read(end - start, dtype="float32", always_2d=True)
+        if samples.shape[0] == 0:
+            raise InputFileError(path, f"truncated: no samples after {start / rate:.2f} s")
+        if not np.isfinite(samples).all():
+            raise InputFileError(path, "contains NaN or infinite samples")
+        mono = torch.from_numpy(samples.mean(axis=1, dtype=np.float32))
+        yield Segment(start / rate, (start + samples.shape[0]) / rate, mono, rate)
+
+
+def open_audio(path: str | PathLike) -> soundfile.SoundFile:
+    """Open an audio file after :func:`~speechbrain_drnsa.features.audio.audio_info`'s checks.
+
+    Arguments
+    ---------
+    path : str or PathLike
+        The audio file.
+
+    Returns
+    -------
+    soundfile.SoundFile
+        Open for reading (use it as a context manager).
+    """
+    path = Path(path)
     audio_info(path)  # the header checks of read_audio, truncation included
     try:
         return soundfile.SoundFile(path)
@@ -162,11 +216,15 @@ class WindowResult:
 
 @dataclass
 class FileResult:
-    """A file's classification: the mean of its windows' probabilities, and each window's."""
+    """A file's classification: the mean of its windows' probabilities, and each window's.
+
+    A file without speech (speech segments found none) has no label, score or
+    probabilities (None, None, []), and a warning saying so.
+    """
 
     path: str
-    label: str
-    score: float
+    label: str | None
+    score: float | None
     probabilities: list[float]
     windows: list[WindowResult]
     warnings: list[str] = field(default_factory=list)
