@@ -27,6 +27,7 @@ from pathlib import Path
 
 from speechbrain_drnsa.baselines.functionals_svm import NORMALISATIONS, run_baselines
 from speechbrain_drnsa.data.csv_corpora import (
+    add_corpora_options,
     corpora_data_root,
     corpus_csvs,
     parse_label_map,
@@ -58,20 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "NAME=CSV (a CSV alone is named after its folder)",
     )
     parser.add_argument("--output_folder", default="results/baselines")
-    parser.add_argument(
-        "--protocol", default="loso",
-        help="loso (leave one speaker out), speaker_kfold<N>, leave_one_corpus_out or "
-        "cross_corpus (with --test_csv)",
-    )
-    parser.add_argument("--test_csv", default=None, metavar="[NAME=]CSV",
-                        help="the corpus protocol cross_corpus tests")
-    parser.add_argument("--label_map", nargs="*", default=[], metavar="FROM=TO",
-                        help="emotion renames; only the emotions named are kept")
+    add_corpora_options(parser)
     parser.add_argument("--feature_sets", nargs="+", choices=sorted(FEATURE_SETS),
                         default=list(FEATURE_SETS))
     parser.add_argument("--normalisations", nargs="+", choices=NORMALISATIONS,
                         default=list(NORMALISATIONS))
-    parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     output = Path(args.output_folder)

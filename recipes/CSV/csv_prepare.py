@@ -21,7 +21,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from speechbrain_drnsa.data.csv_corpora import parse_label_map, prepare_csv_corpora
+from speechbrain_drnsa.data.csv_corpora import (
+    add_corpora_options, parse_label_map, prepare_csv_corpora,
+)
 from speechbrain_drnsa.data.csv_corpus import prepare_csv_corpus
 
 __all__ = ["prepare_csv_corpus", "prepare_csv_corpora", "main"]
@@ -47,16 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the corpus CSV: path, speaker, emotion[, duration]; or several, NAME=CSV each",
     )
     parser.add_argument("save_folder", help="where corpus.json and the folds file go")
-    parser.add_argument(
-        "--protocol", default="loso",
-        help="loso (leave one speaker out), speaker_kfold<N> (speakers in N groups), "
-        "leave_one_corpus_out or cross_corpus (with --test_csv)",
-    )
-    parser.add_argument("--test_csv", default=None, metavar="[NAME=]CSV",
-                        help="the corpus protocol cross_corpus tests")
-    parser.add_argument("--label_map", nargs="*", default=[], metavar="FROM=TO",
-                        help="emotion renames; only the emotions named are kept")
-    parser.add_argument("--seed", type=int, default=1234)
+    add_corpora_options(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     csv = args.csv_path[0] if len(args.csv_path) == 1 else args.csv_path

@@ -28,6 +28,7 @@ training corpora's (after the label map). ``leave_one_corpus_out`` tests each co
 of ``csv`` in turn.
 """
 
+import argparse
 import hashlib
 import logging
 import os
@@ -50,6 +51,7 @@ from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.io import load_json, write_json_atomic
 
 __all__ = [
+    "add_corpora_options",
     "CORPORA_RECORD_NAME",
     "CorpusSpec",
     "corpus_csvs",
@@ -204,6 +206,37 @@ def parse_label_map(items: Sequence[str]) -> dict[str, str | None]:
             raise ValueError(f"label map item {item!r}: expected FROM=TO (FROM= drops FROM)")
         label_map[source.strip()] = target.strip() or None
     return label_map
+
+
+def add_corpora_options(parser: argparse.ArgumentParser) -> None:
+    """The options every CSV-recipe script takes about its folds and corpora.
+
+    ``--protocol``, ``--test_csv`` (for ``cross_corpus``), ``--label_map FROM=TO ...``
+    (:func:`parse_label_map`) and ``--seed`` (of the fold split).
+
+    Arguments
+    ---------
+    parser : argparse.ArgumentParser
+        The script's parser, given the options.
+
+    Example
+    -------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_corpora_options(parser)
+    >>> args = parser.parse_args(["--label_map", "anger=angry", "--protocol", "cross_corpus"])
+    >>> args.protocol, args.test_csv, args.label_map, args.seed
+    ('cross_corpus', None, ['anger=angry'], 1234)
+    """
+    parser.add_argument(
+        "--protocol", default="loso",
+        help="loso (leave one speaker out), speaker_kfold<N> (speakers in N groups), "
+        "leave_one_corpus_out or cross_corpus (with --test_csv)",
+    )
+    parser.add_argument("--test_csv", default=None, metavar="[NAME=]CSV",
+                        help="the corpus protocol cross_corpus tests")
+    parser.add_argument("--label_map", nargs="*", default=[], metavar="FROM=TO",
+                        help="emotion renames; only the emotions named are kept")
+    parser.add_argument("--seed", type=int, default=1234, help="seed of the fold split")
 
 
 def corpora_labels(
