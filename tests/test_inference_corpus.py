@@ -10,23 +10,16 @@ import pytest
 import torch
 
 from speechbrain_drnsa.cli import main
-from speechbrain_drnsa.inference import EmotionRecognizer, export
+from speechbrain_drnsa.inference import EmotionRecognizer
 from speechbrain_drnsa.inference.corpus import classify_corpus, read_manifest
 
 SPEAKERS = ("Ses01F", "Ses01M", "Ses02F")
 
 
 @pytest.fixture(scope="module")
-def model_folder(train_tiny, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("run")
-    assert train_tiny(root, "--fold=0") == 0
-    return export(root / "drn_mhsa" / "1234", root / "model")
-
-
-@pytest.fixture(scope="module")
-def per_speaker_folder(model_folder, tmp_path_factory) -> Path:
+def per_speaker_folder(tiny_model_folder, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("per_speaker") / "model"
-    shutil.copytree(model_folder, folder)
+    shutil.copytree(tiny_model_folder, folder)
     config = folder / "hyperparams.yaml"
     config.write_text(config.read_text().replace("speaker_normalization: false",
                                                  "speaker_normalization: true"))
@@ -138,31 +131,31 @@ def test_a_speakers_files_are_read_once_to_enrol_and_classify(
 
 
 def test_an_interrupted_run_resumes_without_classifying_a_row_twice(
-    model_folder, demo_corpus, tmp_path, monkeypatch
+    tiny_model_folder, demo_corpus, tmp_path, monkeypatch
 ):
     # a cell with a comma, quotes and a line break: records are not lines
     manifest = _interleaved_manifest(tmp_path, demo_corpus, bad=False, note='said "no",\nloud')
     table = tmp_path / "table.csv"
-    assert classify_corpus(model_folder, manifest, table).classified == 12
+    assert classify_corpus(tiny_model_folder, manifest, table).classified == 12
     complete = table.read_text()
     records = list(csv.reader(io.StringIO(complete)))
     assert len(records) == 13 and records[1][3] == 'said "no",\nloud'
     sixth = complete.index("\n5,") + 1  # header and rows 0-4 stay whole
     # row 5 cut short right after the line break inside its quoted cell: the text ends a line
     table.write_text(complete[: complete.index("\nloud", sixth) + 1])
-    calls = _count_extractions(model_folder, monkeypatch)
-    report = classify_corpus(model_folder, manifest, table)
+    calls = _count_extractions(tiny_model_folder, monkeypatch)
+    report = classify_corpus(tiny_model_folder, manifest, table)
     assert (report.resumed, report.classified, len(calls)) == (5, 7, 7)
     assert table.read_text() == complete
 
 
-def test_bad_manifests_are_one_line_errors(model_folder, tmp_path, capsys):
+def test_bad_manifests_are_one_line_errors(tiny_model_folder, tmp_path, capsys):
     no_path = tmp_path / "m.csv"
     no_path.write_text("file,speaker\na.wav,F1\n")
     with pytest.raises(ValueError, match="has no 'path' column"):
         read_manifest(no_path)
     status = main(["classify", "--csv", str(no_path), "--out", str(tmp_path / "t.csv"),
-                   "--model", str(model_folder)])
+                   "--model", str(tiny_model_folder)])
     err = capsys.readouterr().err
     assert status == 2 and f"{no_path}: has no 'path' column" in err and "Traceback" not in err
-    assert main(["classify", "--csv", str(no_path), "--model", str(model_folder)]) == 2
+    assert main(["classify", "--csv", str(no_path), "--model", str(tiny_model_folder)]) == 2
