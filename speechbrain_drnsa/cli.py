@@ -287,6 +287,18 @@ def _timeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    try:  # the web stack is the serve extra's: the other subcommands never import it
+        from speechbrain_drnsa.serve import UploadLimits, serve
+
+        limits = UploadLimits(int(args.max_mb * 2**20), args.max_seconds)
+        serve(args.model, host=args.host, port=args.port, limits=limits, device=args.device)
+    except (ValueError, ImportError) as err:  # InputFileError included: a bad model folder
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _push(args: argparse.Namespace) -> int:
     from speechbrain_drnsa.inference import push
 
@@ -511,6 +523,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_vad_options(timeline)
     timeline.set_defaults(func=_timeline)
+
+    serve = commands.add_parser(
+        "serve", help="a local web page to upload or record speech, and POST /classify (JSON)"
+    )
+    serve.add_argument("--model", required=True, help="model folder or hub id (owner/name)")
+    serve.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0: every network)",
+    )
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--max-mb", type=float, default=64.0,
+                       help="largest upload in MiB (default 64)")
+    serve.add_argument("--max-seconds", type=float, default=300.0,
+                       help="longest audio in seconds (default 300)")
+    serve.add_argument(
+        "--device", default="cpu", help="torch device of the models: cpu, cuda, cuda:1 ..."
+    )
+    serve.set_defaults(func=_serve)
 
     push = commands.add_parser("push", help="upload a model folder to the Hugging Face Hub")
     push.add_argument("folder", help="a folder written by export")
