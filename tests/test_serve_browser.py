@@ -1,0 +1,112 @@
+"""``speechbrain-drnsa serve`` end to end: the command in a process, its page in headless Chromium.
+
+Chromium and its driver come from the system's packages (Debian: ``apt-get
+install chromium chromium-driver``; .ci/run installs them); browser builds
+cannot be downloaded here, so a missing browser fails the test, saying so.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from serve_helpers import free_port, post_file, wait_until_up
+
+EMODB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb" / "wav"
+pytestmark = pytest.mark.skipif(not EMODB.is_dir(), reason=f"real EmoDB not present at {EMODB}")
+REPO = Path(__file__).resolve().parents[1]
+SPEECH = EMODB / "08b01Fe.wav"
+
+
+@pytest.fixture(scope="module")
+def cli_server(tiny_model_folder):
+    """``speechbrain-drnsa serve --model ... --port P`` in a process of its own; yields its URL."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "speechbrain_drnsa.cli", "serve", "--model",
+         str(tiny_model_folder), "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """A headless Chromium under selenium, from the system's chromium and chromedriver."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser = next(filter(None, map(shutil.which, ["chromium", "chromium-browser"])), None)
+    driver = shutil.which("chromedriver")
+    if browser is None or driver is None:
+        pytest.fail("headless Chromium is needed: apt-get install -y chromium chromium-driver "
+                    "(Debian's packages; .ci/run installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--window-size=1200,2400"):
+        options.add_argument(argument)
+    session = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+    yield session
+    session.quit()
+
+
+def test_the_command_binds_this_machine_only(cli_server):
+    port = int(cli_server.rsplit(":", 1)[1])
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    # 127.0.0.2 is this machine too, but not the address bound: 0.0.0.0 would accept it
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.2", port), timeout=5).close()
+
+
+def test_the_page_shows_the_file_s_label_timeline_and_explanation(
+    cli_server, chromium, tmp_path
+):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    status, answer = post_file(cli_server, SPEECH.read_bytes(), SPEECH.name)
+    assert status == 200, answer
+    chromium.get(cli_server)
+    WebDriverWait(chromium, 60).until(lambda b: "model " in b.find_element(By.ID, "model").text)
+    chromium.find_element(By.ID, "file").send_keys(str(SPEECH))
+    state = "return document.body.dataset.state"
+    WebDriverWait(chromium, 300).until(lambda b: b.execute_script(state) in ("done", "error"))
+    assert chromium.find_element(By.ID, "error").text == ""
+    assert chromium.find_element(By.ID, "label").text == answer["label"]
+    rows = chromium.find_elements(By.CSS_SELECTOR, "#probabilities tr")
+    shown = [row.text.split() for row in rows]
+    assert [[label, f"{p:.3f}"] for label, p in answer["probabilities"].items()] == shown
+    for image in ("timeline", "explain"):
+        width = chromium.execute_script(
+            f"return document.getElementById('{image}').naturalWidth")
+        assert width > 0, f"the {image} figure did not render"
+    screenshot = tmp_path / "serve_page.png"
+    assert chromium.save_screenshot(str(screenshot))
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_page_shows_the_server_s_error_for_a_corrupt_file(cli_server, chromium, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF" + bytes(200))
+    chromium.get(cli_server)
+    chromium.find_element(By.ID, "file").send_keys(str(broken))
+    state = "return document.body.dataset.state"
+    WebDriverWait(chromium, 120).until(lambda b: b.execute_script(state) == "error")
+    assert chromium.find_element(By.ID, "error").text.startswith("broken.wav: ")
+    assert not chromium.find_element(By.ID, "result").is_displayed()
