@@ -2,14 +2,17 @@
 
 Chromium and its driver come from the system's packages (Debian: ``apt-get
 install chromium chromium-driver``; .ci/run installs them); browser builds
-cannot be downloaded here, so a missing browser fails the test, saying so.
+cannot be downloaded here, so a missing browser fails the test, saying so. The microphone is
+Chromium's fake capture device, playing an EmoDB file.
 """
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -42,8 +45,7 @@ def cli_server(tiny_model_folder):
         process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def chromium():
+def headless_chromium(*arguments: str):
     """A headless Chromium under selenium, from the system's chromium and chromedriver."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -55,10 +57,14 @@ def chromium():
                     "(Debian's packages; .ci/run installs them)")
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=1200,2400"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", *arguments):
         options.add_argument(argument)
-    session = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+    return webdriver.Chrome(options=options, service=Service(executable_path=driver))
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    session = headless_chromium("--window-size=1200,2400")
     yield session
     session.quit()
 
@@ -110,3 +116,30 @@ def test_the_page_shows_the_server_s_error_for_a_corrupt_file(cli_server, chromi
     WebDriverWait(chromium, 120).until(lambda b: b.execute_script(state) == "error")
     assert chromium.find_element(By.ID, "error").text.startswith("broken.wav: ")
     assert not chromium.find_element(By.ID, "result").is_displayed()
+
+
+def test_a_recording_from_the_microphone_is_classified(cli_server):
+    """Chromium's fake microphone plays an EmoDB sentence; the page records, encodes, sends."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    session = headless_chromium("--use-fake-ui-for-media-stream",
+                                "--use-fake-device-for-media-stream",
+                                f"--use-file-for-fake-audio-capture={SPEECH}")
+    try:
+        session.get(cli_server)
+        WebDriverWait(session, 60).until(lambda b: "model " in b.find_element(By.ID, "model").text)
+        session.find_element(By.ID, "record").click()
+        state = "return document.body.dataset.state"
+        WebDriverWait(session, 30).until(lambda b: b.execute_script(state) == "recording")
+        time.sleep(3)
+        session.find_element(By.ID, "record").click()
+        WebDriverWait(session, 300).until(lambda b: b.execute_script(state) in ("done", "error"))
+        assert session.find_element(By.ID, "error").text == ""
+        answer = json.loads(session.execute_script(
+            "return document.getElementById('json').textContent"))
+    finally:
+        session.quit()
+    assert answer["file"] == "recording.wav" and 2.5 < answer["duration_s"] < 10
+    assert answer["label"] in answer["probabilities"]
+    assert answer["timeline"]["segments"], "no speech in the recording: the audio was lost"
