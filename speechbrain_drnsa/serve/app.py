@@ -88,35 +88,45 @@ def create_app(recognizer: EmotionRecognizer, limits: UploadLimits = UploadLimit
 
     @app.post("/classify")
     async def classify(request: Request, figures: bool = False) -> JSONResponse:
-        try:
-            form = await request.form(max_files=1, max_fields=10)
-        except HTTPException as err:  # a malformed multipart body
-            return _error(400, f"not a multipart form upload ({err.detail})")
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            return _error(400, "no audio: send the file as form field 'file' "
-                               "(curl -F file=@speech.wav .../classify)")
-        name = upload_name(upload.filename)
         with tempfile.TemporaryDirectory(prefix="speechbrain-drnsa-") as folder:
-            path = Path(folder) / name
-            with path.open("wb") as out:
-                while block := await upload.read(_COPY_BLOCK):
-                    out.write(block)
-            await upload.close()
+            path = await _save_upload(request, Path(folder))
+            if isinstance(path, JSONResponse):
+                return path
             try:
                 answer = await run_in_threadpool(
-                    analyse_upload, recognizer, path, name, limits, lock, figures
+                    analyse_upload, recognizer, path, path.name, limits, lock, figures
                 )
             except UploadTooLarge as err:
                 return _error(413, str(err))
             except InputFileError as err:
                 return _error(400, str(err))
             except Exception:  # a bug, not the upload's fault: say so, keep serving
-                logger.exception("classifying %s failed", name)
-                return _error(500, f"{name}: classification failed on the server (see its log)")
+                logger.exception("classifying %s failed", path.name)
+                return _error(500, f"{path.name}: classification failed on the server "
+                                   "(see its log)")
         return JSONResponse(answer)
 
     return app
+
+
+async def _save_upload(request: Request, folder: Path) -> Path | JSONResponse:
+    """The form's ``file`` written into ``folder`` under a safe name, or the error to answer."""
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except HTTPException as err:  # a malformed multipart body
+        return _error(400, f"not a multipart form upload ({err.detail})")
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            return _error(400, "no audio: send the file as form field 'file' "
+                               "(curl -F file=@speech.wav .../classify)")
+        path = folder / upload_name(upload.filename)
+        with path.open("wb") as out:
+            while block := await upload.read(_COPY_BLOCK):
+                out.write(block)
+        return path
+    finally:
+        await form.close()
 
 
 class BodyLimit:
