@@ -160,3 +160,4 @@ def test_the_page_and_the_model_description(server, recognizer):
     with urllib.request.urlopen(f"{server}/info") as response:
         info = json.loads(response.read())
     assert info["labels"] == recognizer.labels and info["max_seconds"] == 20.0
+    assert info["per_speaker"] == recognizer.speaker_normalization

@@ -3,7 +3,8 @@
 Routes:
 
 - ``GET /``: the page (``page.html``, plain HTML and JavaScript, no build step).
-- ``GET /info``: the model's labels, the upload limits, whether speech segments are found.
+- ``GET /info``: the model's labels, the upload limits, whether speech segments are found,
+  whether the model was trained per speaker.
 - ``POST /classify``: a multipart form with the audio in field ``file``
   (``curl -F file=@a.wav http://127.0.0.1:7860/classify``); ``?figures=true`` adds
   the timeline and explain figures. Answers :func:`~speechbrain_drnsa.serve.analysis.
@@ -76,6 +77,8 @@ def create_app(recognizer: EmotionRecognizer, limits: UploadLimits = UploadLimit
         "max_seconds": limits.max_seconds,
         "limits": limits.describe(),
         "speech_segments": importlib.util.find_spec("silero_vad") is not None,
+        # no speaker can be enrolled here: each upload is standardised with its own statistics
+        "per_speaker": recognizer.speaker_normalization,
     }
 
     @app.get("/", response_class=HTMLResponse)
