@@ -1,8 +1,9 @@
 """Build one fold's Lightning system and data from a recipe's hparams.
 
 The model comes from the recipe's model yaml (training never imports the
-lobes; a fine-tuned SSL front end, ``ssl_freeze: false``, is put before it), its feature normaliser (and the functionals' one, for a model that
-takes them) is shared by the :class:`SERModule` and the :class:`SERDataModule`
+lobes, but puts a fine-tuned SSL front end, ``ssl_freeze: false``, before it),
+its feature normaliser (and the functionals' one, for a model that takes
+them) is shared by the :class:`SERModule` and the :class:`SERDataModule`
 that fits it, and every random draw follows the seed.
 """
 
