@@ -160,7 +160,7 @@ class ResolvedSource:
     folder : pathlib.Path
         A local folder with ``config.json`` and the weights.
     revision : str
-        The hub commit, or ``sha256:...`` of a local folder's config and weights.
+        The hub commit, or ``sha256-...`` of a local folder's config and weights.
     """
 
     folder: Path
@@ -180,7 +180,7 @@ def resolve_ssl_source(source: str, revision: str | None = None) -> ResolvedSour
         A local folder or a hub id.
     revision : str, optional
         Hub branch, tag or commit (None: ``main``). For a local folder, the
-        ``sha256:...`` it must have, checked when given.
+        ``sha256-...`` it must have, checked when given.
 
     Returns
     -------
@@ -204,16 +204,19 @@ def resolve_ssl_source(source: str, revision: str | None = None) -> ResolvedSour
     path = Path(source).expanduser()
     if path.is_dir():
         folder = _checked_folder(path)
-        found = "sha256:" + _folder_digest(*_weights_signature(folder))[:16]
-        if revision is not None and revision.startswith("sha256:") and revision != found:
+        found = "sha256-" + _folder_digest(*_weights_signature(folder))[:16]
+        if revision is not None and revision.startswith("sha256-") and revision != found:
             # another copy of the model, or other weights: say so, use what is there
             logger.warning(
                 "%s: its files hash to %s, the model was trained on %s", folder, found, revision
             )
         return ResolvedSource(folder, found)
-    if revision is not None and revision.startswith("sha256:"):
+    if revision is not None and revision.startswith("sha256-"):
         raise InputFileError(source, "the SSL model was a local folder (files "
                              f"{revision}) that is not here; " + _LOCAL_HINT)
+    if path.exists() or source.startswith(("/", "./", "../", "~")):  # a path, not a hub id
+        raise InputFileError(source, "not a folder: ssl_source must be a hub id or a local "
+                             "model folder. " + _LOCAL_HINT)
     try:
         from huggingface_hub import snapshot_download
 
@@ -372,8 +375,9 @@ class SSLFeatures:
 
     def record(self) -> dict[str, Any]:
         """Plain data for checkpoints and model folders: the settings, resolved, and sizes."""
-        settings = SSLSettings(self.settings.source, self.revision, self.settings.layer,
-                               self.settings.freeze)
+        local = self.revision.startswith("sha256-")  # recorded as an absolute path
+        settings = SSLSettings(str(self.folder) if local else self.settings.source,
+                               self.revision, self.settings.layer, self.settings.freeze)
         return {**settings.record(),
                 "model_type": self.model_type, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers}
@@ -381,7 +385,7 @@ class SSLFeatures:
     @property
     def config_hash(self) -> str:
         """SHA-256 of what decides the values: model, revision, layer choice, versions."""
-        model = self.settings.source if not self.revision.startswith("sha256:") else "local"
+        model = self.settings.source if not self.revision.startswith("sha256-") else "local"
         key = (f"ssl|{model}|{self.revision}|layer={self.settings.layer}|{self.model_type}|"
                f"{self.sample_rate}|{RESAMPLER}|transformers {version('transformers')}")
         return hashlib.sha256(key.encode()).hexdigest()
@@ -403,8 +407,13 @@ class SSLFeatures:
         """
         lobes = speechbrain_ssl_module()
         if self.settings.weighted and not freeze:
-            return lobes.WeightedSSLModel(str(self.folder), save_path=str(self.folder),
-                                          freeze=False)
+            weighted = lobes.WeightedSSLModel(str(self.folder), save_path=str(self.folder),
+                                              freeze=False)
+            # trained like the other wrappers with freeze_feature_extractor (as wav2vec 2.0
+            # is fine-tuned): the transformer in training mode, the convolutions as pretrained
+            weighted.model.train()
+            weighted.model.feature_extractor.eval().requires_grad_(False)
+            return weighted
         wrapper = getattr(lobes, SSL_MODEL_TYPES[self.model_type])
         return wrapper(str(self.folder), save_path=str(self.folder), freeze=freeze,
                        freeze_feature_extractor=True, output_all_hiddens=True)
