@@ -237,3 +237,23 @@ def test_fine_tuning_trains_the_ssl_model_from_the_cached_waveform(
     with pytest.raises(InputFileError, match=r"fine-tuned \(ssl_freeze: false\) cannot be "
                        "exported yet"):
         export(fold, tmp_path / "model")
+
+
+def test_speechbrain_wrappers_are_found_under_either_module_name(monkeypatch):
+    import importlib
+
+    from speechbrain_drnsa.features.ssl import speechbrain_ssl_module
+
+    real = importlib.import_module
+    refused = []
+
+    def before_speechbrain_1_1(name, *args):
+        if name == "speechbrain.integrations.huggingface" and not refused:
+            refused.append(name)
+            raise ModuleNotFoundError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", before_speechbrain_1_1)
+    wrappers = speechbrain_ssl_module()
+    assert refused and all(hasattr(wrappers, name) for name in (
+        "WavLM", "Wav2Vec2", "HuBERT", "WeightedSSLModel"))

@@ -235,7 +235,7 @@ def resolve_ssl_source(source: str, revision: str | None = None) -> ResolvedSour
 
 _LOCAL_HINT = (
     "Pass a local folder holding config.json, preprocessor_config.json and the weights: "
-    "--ssl_source=/path/to/model (made where the hub is reachable with `huggingface-cli "
+    "--ssl_source=/path/to/model (made where the hub is reachable with `hf "
     "download <hub id> --local-dir /path/to/model`), or download the hub id into the "
     "Hugging Face cache there and set HF_HUB_OFFLINE=1 here"
 )
