@@ -90,6 +90,27 @@ def test_the_model_sizes_come_from_the_ssl_models_config(tiny_wavlm):
         SSLSettings(str(tiny_wavlm), layer=-1)
 
 
+def test_the_model_sums_the_cached_layers_with_its_softmax_weights():
+    from speechbrain_drnsa.lobes import WeightedLayerEncoder
+
+    class Frames(torch.nn.Module):  # hands the summed frames on
+        total_stride = 1
+
+        def forward(self, feats, lengths):
+            return feats, lengths
+
+    encoder = WeightedLayerEncoder(Frames(), num_layers=3)
+    layers = torch.randn(2, 5, 3, 4)  # (batch, time, layers, size), as the cache lays them
+    summed, _ = encoder(layers.flatten(2), None)
+    torch.testing.assert_close(summed, layers.mean(dim=2))  # zero weights: the mean
+    with torch.no_grad():
+        encoder.layer_weights.copy_(torch.tensor([0.0, 2.0, -1.0]))
+    weights = torch.tensor([0.0, 2.0, -1.0]).softmax(dim=0)
+    summed, _ = encoder(layers.flatten(2), None)
+    torch.testing.assert_close(summed, (layers * weights[:, None]).sum(dim=2))
+    assert not list(WeightedLayerEncoder(Frames(), num_layers=1).parameters())
+
+
 @pytest.mark.parametrize("model_type", ["wavlm", "wav2vec2"])
 def test_states_are_cached_once_per_model_revision_and_layer_choice(
     model_type, tiny_wavlm, tiny_wav2vec2, tiny_training_data, tmp_path
