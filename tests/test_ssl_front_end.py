@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 from ruamel import yaml
 
@@ -278,3 +279,22 @@ def test_speechbrain_wrappers_are_found_under_either_module_name(monkeypatch):
     wrappers = speechbrain_ssl_module()
     assert refused and all(hasattr(wrappers, name) for name in (
         "WavLM", "Wav2Vec2", "HuBERT", "WeightedSSLModel"))
+
+
+@pytest.mark.parametrize("corpus", ["IEMOCAP", "EmoDB", "CSV"])
+def test_each_recipe_takes_the_ssl_source_as_an_override(corpus, tiny_wav2vec2, tmp_path):
+    from speechbrain_drnsa.training.hparams import load_recipe_hparams
+
+    overrides = {"ssl_source": str(tiny_wav2vec2), "ssl_layer": 2, "data_folder": str(tmp_path)}
+    if corpus == "CSV":
+        table = tmp_path / "corpus.csv"
+        table.write_text("path,speaker,emotion\na.wav,s1,angry\nb.wav,s2,sad\n")
+        for name in ("a.wav", "b.wav"):
+            soundfile.write(tmp_path / name, np.zeros(1600), 16000)
+        overrides = {"ssl_source": str(tiny_wav2vec2), "ssl_layer": 2, "csv": str(table)}
+    recipe = ROOT / "recipes" / corpus / "hparams" / "wavlm_drn_mhsa.yaml"
+    hparams, _ = load_recipe_hparams(recipe, overrides)
+    assert hparams["model_file"] == MODEL.resolve() and hparams["frame_features"] == "ssl"
+    sizes = recipe_model_overrides(hparams)
+    assert (sizes["input_size"], sizes["ssl_layers"]) == (32, 1)
+    assert SSLSettings.from_hparams(hparams) == SSLSettings(str(tiny_wav2vec2), None, 2, True)
