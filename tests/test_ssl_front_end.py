@@ -171,6 +171,15 @@ def test_a_source_that_cannot_be_fetched_says_which_and_how_to_pass_a_folder(mon
         SSLFeatures(SSLSettings("/no/such/folder/wavlm"))
 
 
+def test_without_the_ssl_extra_the_error_says_how_to_install_it(tiny_wavlm, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "transformers" else real(name, *args))
+    with pytest.raises(InputFileError, match=r"needs transformers: pip install "
+                       r"'speechbrain-drnsa\[ssl\]'"):
+        SSLFeatures(SSLSettings(str(tiny_wavlm)))
+
+
 def test_a_bad_layer_choice_is_refused_before_any_work(train_ssl, tiny_wavlm, tmp_path, caplog):
     assert train_ssl(tmp_path, f"--ssl_source={tiny_wavlm}", "--ssl_layer=last") == 2
     assert "ssl_layer must be a layer number (0, 1, ...) or 'weighted'" in caplog.text

@@ -306,7 +306,8 @@ class SSLFeatures:
     Raises
     ------
     InputFileError
-        If the source cannot be fetched or is no supported model.
+        If ``transformers`` is missing, the source cannot be fetched or is no
+        supported model.
     """
 
     #: Sample rate of every supported model, in Hz.
@@ -314,6 +315,9 @@ class SSLFeatures:
     kind = "SSL front end"
 
     def __init__(self, settings: SSLSettings):
+        if importlib.util.find_spec("transformers") is None:
+            raise InputFileError(settings.source, f"frame_features: ssl needs transformers: "
+                                 f"{_INSTALL}")
         self.settings = settings
         resolved = resolve_ssl_source(settings.source, settings.revision)
         self.folder, self.revision = resolved.folder, resolved.revision
