@@ -245,6 +245,25 @@ def test_onnx_export_of_an_ssl_model_is_refused_with_the_reason(wavlm_run, tmp_p
         export(fold, tmp_path / "model", onnx=True)
 
 
+@pytest.mark.parametrize("layer", ["weighted", 2])
+def test_a_fine_tuned_wrapper_gives_every_layer_in_every_training_step(layer, tiny_wavlm):
+    from speechbrain_drnsa.lobes import SSLClassifier
+
+    class States(torch.nn.Module):  # the classifier sees what the wrapper gives
+        def forward(self, states, lengths):
+            self.seen = states
+            return states.mean(dim=(1, 2)).unsqueeze(1)
+
+    wrapper = SSLFeatures(SSLSettings(str(tiny_wavlm), layer=layer, freeze=False)).load_wrapper(
+        freeze=False)
+    model = SSLClassifier(wrapper, States(), layer=None if layer == "weighted" else layer)
+    assert model.training and any(p.requires_grad for p in wrapper.parameters())
+    torch.manual_seed(0)
+    for _ in range(20):  # the tiny models' config has LayerDrop 0.1, as the real ones
+        model(torch.randn(2, 8000, 1), torch.tensor([1.0, 0.8]))
+        assert model.classifier.seen.shape == (2, 24, 32)
+
+
 def test_fine_tuning_trains_the_ssl_model_from_the_cached_waveform(
     train_ssl, tiny_wav2vec2, tmp_path
 ):

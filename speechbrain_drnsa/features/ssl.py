@@ -411,16 +411,22 @@ class SSLFeatures:
         """
         lobes = speechbrain_ssl_module()
         if self.settings.weighted and not freeze:
-            weighted = lobes.WeightedSSLModel(str(self.folder), save_path=str(self.folder),
-                                              freeze=False)
+            wrapper = lobes.WeightedSSLModel(str(self.folder), save_path=str(self.folder),
+                                             freeze=False)
             # trained like the other wrappers with freeze_feature_extractor (as wav2vec 2.0
             # is fine-tuned): the transformer in training mode, the convolutions as pretrained
-            weighted.model.train()
-            weighted.model.feature_extractor.eval().requires_grad_(False)
-            return weighted
-        wrapper = getattr(lobes, SSL_MODEL_TYPES[self.model_type])
-        return wrapper(str(self.folder), save_path=str(self.folder), freeze=freeze,
-                       freeze_feature_extractor=True, output_all_hiddens=True)
+            wrapper.model.train()
+            wrapper.model.feature_extractor.eval().requires_grad_(False)
+            wrapper.model.config.apply_spec_augment = False  # the others' default, too
+        else:
+            wrapper = getattr(lobes, SSL_MODEL_TYPES[self.model_type])(
+                str(self.folder), save_path=str(self.folder), freeze=freeze,
+                freeze_feature_extractor=True, output_all_hiddens=True)
+        if not freeze:
+            # LayerDrop skips layers in training, and a skipped layer has no hidden state:
+            # the chosen layer, or the weighted sum's count, would shift from step to step
+            wrapper.model.config.layerdrop = 0.0
+        return wrapper
 
     def extract(self, signal: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """The hidden states of every frame of a signal.
