@@ -433,6 +433,8 @@ def _remove_stale(folder: Path, utt_id: str, keep: Path) -> None:
 
 def _write_config_copy(extractor: OpenSmileLLD, folder: Path) -> None:
     """Keep the config text next to its features, so the folder explains itself."""
+    if getattr(extractor, "config", None) is None:  # the waveform has none
+        return
     copy = folder / extractor.config.name
     if not copy.is_file():
         write_bytes_atomic(extractor.config.read_bytes(), copy)

@@ -13,12 +13,15 @@ extractor like the others: its config hash keys its own cache.
 
 A recipe selects it with ``frame_features: eGeMAPSv02`` (``null``: the
 paper's 17); :func:`frame_extractor` and :data:`FRAME_FEATURE_SIZES` map the
-setting to the extractor and to the model's ``input_size``.
+setting to the extractor and to the model's ``input_size``. ``frame_features:
+ssl`` (a self-supervised model's hidden states) is :mod:`speechbrain_drnsa.features.ssl`'s.
 """
 
 import hashlib
+from collections.abc import Mapping
 from importlib.metadata import version
 from os import PathLike
+from typing import Any
 
 import numpy as np
 import opensmile
@@ -131,22 +134,33 @@ class OpenSmileLLDSet(OpenSmileStockSet):
         return feats
 
 
-def frame_extractor(frame_features: str | None) -> OpenSmileLLD | OpenSmileLLDSet:
+def frame_extractor(
+    frame_features: str | None, ssl: Mapping[str, Any] | None = None
+) -> OpenSmileLLD | OpenSmileLLDSet | Any:
     """The extractor of a recipe's ``frame_features`` setting.
 
     Arguments
     ---------
     frame_features : str or None
-        None for the paper's 17 LLDs, else an openSMILE set name.
+        None for the paper's 17 LLDs, an openSMILE set name, or ``"ssl"``.
+    ssl : mapping, optional
+        With ``"ssl"``: the front end's settings
+        (:meth:`~speechbrain_drnsa.features.ssl.SSLSettings.record`); its
+        module, and ``transformers``, are imported only then.
 
     Returns
     -------
-    OpenSmileLLD or OpenSmileLLDSet
-        The extractor.
+    OpenSmileLLD, OpenSmileLLDSet, SSLFeatures or WaveformFrames
+        The extractor (the waveform when the SSL model is fine-tuned).
 
     Example
     -------
     >>> type(frame_extractor(None)).__name__, frame_extractor("ComParE_2016").feature_set
     ('OpenSmileLLD', 'ComParE_2016')
     """
+    if frame_features == "ssl":
+        from speechbrain_drnsa.features.ssl import SSLFeatures, SSLSettings, WaveformFrames
+
+        settings = SSLSettings.from_record(ssl or {})
+        return SSLFeatures(settings) if settings.freeze else WaveformFrames()
     return OpenSmileLLD() if frame_features is None else OpenSmileLLDSet(frame_features)

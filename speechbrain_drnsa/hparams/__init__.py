@@ -4,7 +4,8 @@
 ``drn.yaml`` and ``drn_sha.yaml`` its Table 2 ablations; ``xia2017.yaml``,
 ``poria2016.yaml``, ``poria2017.yaml`` and ``mirsamadi2017.yaml`` the Table 1
 baselines; ``drn_mhsa_functionals.yaml`` DRN-MHSA fused with utterance
-functionals. Each defines ``model`` (and its parts) from keyword widths that
+functionals; ``wavlm_drn_mhsa.yaml`` DRN-MHSA over a self-supervised model's hidden
+states (``frame_features: ssl``). Each defines ``model`` (and its parts) from keyword widths that
 ``!include`` overrides can change. They live inside the package, not beside
 it, so that a pip-installed package has them: :func:`hparams_path` finds them
 in a clone, an editable install and a wheel alike.

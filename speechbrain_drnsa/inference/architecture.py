@@ -33,6 +33,7 @@ from speechbrain_drnsa.lobes import (
     LSTMPooling,
     MaskedStatisticsPooling,
     RecurrentEncoder,
+    WeightedLayerEncoder,
 )
 
 __all__ = ["ARCHITECTURES", "build_from_spec", "spec_from_model_yaml"]
@@ -53,6 +54,8 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
         RecurrentEncoder,
         MaskedStatisticsPooling,
         AttentionPooling,
+        # the learned sum of an SSL model's layers (the SSL model itself is no lobe)
+        WeightedLayerEncoder,
     )
 }
 _LOBES_MODULE = "speechbrain_drnsa.lobes."

@@ -185,7 +185,8 @@ def export(
                     checkpoints[fold], f"{key} differs from fold {first_fold}'s: cannot ensemble"
                 )
     block = blocks[first_fold]
-    extractor = frame_extractor(block["frame_features"])
+    _check_ssl_export(block, checkpoints[first_fold], onnx)
+    extractor = frame_extractor(block["frame_features"], block["ssl"])
     config = {
         "format": 1,
         "library": "speechbrain_drnsa",
@@ -195,7 +196,7 @@ def export(
         "ensemble": "mean_probability",
         "model": block["model"],
         "normalizer": {
-            "class": "FeatureNormalizer", "args": {"num_features": len(extractor.feature_names)}
+            "class": "FeatureNormalizer", "args": {"num_features": _num_features(extractor)}
         },
         "features": _features_config(extractor, block),
         "speaker_normalization": block["speaker_normalization"],
@@ -282,6 +283,7 @@ def _describe(
         "feature_config_hash": block.get("feature_config_hash", OpenSmileLLD().config_hash),
         "functionals": block.get("functionals"),
         "frame_features": block.get("frame_features", hparams.get("frame_features")),
+        "ssl": block.get("ssl"),
         # recorded by the training; a run older than that record: what its hparams tell
         "corpus": block.get("corpus") or corpus_provenance(hparams),
         "hparams": hparams,
@@ -295,15 +297,39 @@ def _features_config(
     features = {"extractor": type(extractor).__name__}
     if block["frame_features"]:
         features["feature_set"] = block["frame_features"]
-    features.update(
-        names=list(extractor.feature_names),
-        config_hash=block["feature_config_hash"],
-        sample_rate=extractor.sample_rate,
-    )
+    if block["ssl"]:  # where the SSL weights come from: their own source, not this folder
+        features["ssl"] = dict(block["ssl"])
+    else:  # an SSL model's thousands of columns have no names worth listing
+        features["names"] = list(extractor.feature_names)
+    features.update(config_hash=block["feature_config_hash"], sample_rate=extractor.sample_rate)
     if isinstance(extractor, OpenSmileLLD):  # the sets' LLDs have windows of several lengths
         features["frame_window"] = extractor.window
     features["frame_hop"] = extractor.hop
     return features
+
+
+def _num_features(extractor: Any) -> int:
+    """Values per frame the normaliser standardises."""
+    return getattr(extractor, "num_features", None) or len(extractor.feature_names)
+
+
+def _check_ssl_export(block: Mapping[str, Any], checkpoint: Path, onnx: bool) -> None:
+    """Refuse what a model folder cannot hold of an SSL front end, before writing anything."""
+    ssl = block["ssl"]
+    if ssl is None:
+        return
+    if not ssl.get("freeze", True):
+        raise InputFileError(
+            checkpoint, "a model whose SSL front end was fine-tuned (ssl_freeze: false) cannot "
+            "be exported yet: a model folder loads the SSL weights from their source, and "
+            "these changed in training"
+        )
+    if onnx:
+        raise InputFileError(
+            checkpoint, f"ONNX export of a model on SSL features ({ssl['source']}) is not "
+            "supported: the graph would have to hold the SSL model; export without --onnx and "
+            "use the torch backend"
+        )
 
 
 def _fold_hparams(checkpoint: Path) -> dict[str, Any]:

@@ -429,8 +429,13 @@ def check_config(config: Any, path: str | PathLike) -> None:
         raise InputFileError(path, "features.sample_rate: expected a positive integer")
     if features.get("config_hash") is not None and not isinstance(features["config_hash"], str):
         raise InputFileError(path, "features.config_hash: expected a string")
-    if features.get("feature_set") not in (None, *FEATURE_SETS):
-        raise InputFileError(path, f"features.feature_set: expected one of {list(FEATURE_SETS)}")
+    if features.get("feature_set") not in (None, "ssl", *FEATURE_SETS):
+        raise InputFileError(path, "features.feature_set: expected one of "
+                             f"{[*FEATURE_SETS, 'ssl']}")
+    if (features.get("feature_set") == "ssl") != ("ssl" in features):
+        raise InputFileError(path, "features.feature_set: ssl and features.ssl go together")
+    if "ssl" in features:
+        _check_ssl_record(features["ssl"], path)
     window = mapping("inference_window")
     try:
         check_window(window.get("length_s", 10.0), window.get("hop_s"))
@@ -444,6 +449,17 @@ def check_config(config: Any, path: str | PathLike) -> None:
                                  f"{list(FEATURE_SETS)}) and size (a positive integer)")
     if ("functionals" in config) != ("functionals_normalizer" in config):
         raise InputFileError(path, "functionals and functionals_normalizer go together")
+
+
+def _check_ssl_record(ssl: Any, path: str | PathLike) -> None:
+    """An SSL front end's record is a source, a revision and a layer choice: plain values."""
+    layer = ssl.get("layer") if isinstance(ssl, Mapping) else None
+    if not (isinstance(ssl, Mapping) and isinstance(ssl.get("source"), str)
+            and isinstance(ssl.get("revision"), (str, type(None)))
+            and (layer == "weighted" or (_is_int(layer) and layer >= 0))
+            and ssl.get("freeze", True) is True):
+        raise InputFileError(path, "features.ssl: expected source (a hub id or folder), "
+                             "revision and layer (a number or weighted) of a frozen SSL model")
 
 
 def check_finite_tensors(tensors: Mapping[str, torch.Tensor], path: str | PathLike) -> None:

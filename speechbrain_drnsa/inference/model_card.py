@@ -92,7 +92,7 @@ def model_card(config: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
         "---", stream.getvalue().rstrip(), "---", "",
         f"# DRN-MHSA speech emotion recognition, trained on {name}", "",
         "Dilated residual network with multi-head self-attention (Li et al., ICASSP 2019) "
-        "over openSMILE low-level descriptors per 10 ms frame, trained with "
+        f"over {_frames_text(config['features'])}, trained with "
         f"speechbrain-drnsa. Classes: {', '.join(labels)}.", "",
         "## Training and evaluation", "",
         *_corpus_lines(corpus, facts.get("protocol")),
@@ -107,7 +107,8 @@ def model_card(config: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
         "```", "",
         "or `speechbrain-drnsa classify speech.wav --model THIS_FOLDER_OR_HUB_ID`. Loading "
         "runs no code from the folder: weights come from `model.safetensors`, the "
-        "architecture from plain data in `hyperparams.yaml`.", "",
+        "architecture from plain data in `hyperparams.yaml`."
+        + _ssl_weights_text(config["features"]), "",
         "## Expected input", "",
         f"- Mono speech; any rate is resampled to {config['features']['sample_rate']} Hz.",
         f"- Files longer than {config['inference_window']['length_s']:g} s are classified "
@@ -275,3 +276,26 @@ def corpora_section(corpora: Mapping[str, Any]) -> list[str]:
             lines.append(f"| {name} | {' | '.join(cells)} |")
         lines.append("")
     return lines
+
+
+def _frames_text(features: Mapping[str, Any]) -> str:
+    """What the encoder reads, in words."""
+    ssl = features.get("ssl")
+    if not ssl:
+        return "openSMILE low-level descriptors per 10 ms frame"
+    layer = ("a learned weighted sum of its layers" if ssl["layer"] == "weighted"
+             else f"its layer {ssl['layer']}")
+    return f"the hidden states of the frozen self-supervised model `{ssl['source']}` ({layer})"
+
+
+def _ssl_weights_text(features: Mapping[str, Any]) -> str:
+    """Where the SSL front end's weights come from, for a model that has one."""
+    ssl = features.get("ssl")
+    if not ssl:
+        return ""
+    return (
+        f" The self-supervised front end is not in this folder: its weights are loaded from "
+        f"their own source, `{ssl['source']}` (revision `{ssl['revision']}`), with the "
+        "`ssl` extra (`pip install 'speechbrain-drnsa[ssl]'`), from the Hugging Face hub or "
+        "its local cache; their licence is that model's."
+    )

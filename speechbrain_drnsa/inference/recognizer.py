@@ -118,7 +118,10 @@ class EmotionRecognizer(PretrainedInterface):
         self.speaker_normalization = bool(folder.config["speaker_normalization"])
         window = folder.config.get("inference_window", {})
         self.window_s, self.hop_s = check_window(window.get("length_s", 10.0), window.get("hop_s"))
-        self.extractor = frame_extractor(folder.config["features"].get("feature_set"))
+        features = folder.config["features"]
+        # an SSL front end's weights come from its own source (hub or local folder), never
+        # from the model folder
+        self.extractor = frame_extractor(features.get("feature_set"), features.get("ssl"))
         self.speakers: dict[str, FeatureNormalizer] = {}
         #: A fusion model's second input (None: LLDs only).
         self.functionals = None

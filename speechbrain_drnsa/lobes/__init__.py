@@ -15,6 +15,7 @@ from speechbrain_drnsa.lobes.frame_encoders import ConvEncoder, DeltaFeatures, R
 from speechbrain_drnsa.lobes.masked_pooling import AttentionPooling, MaskedStatisticsPooling
 from speechbrain_drnsa.lobes.model import EmotionClassifier
 from speechbrain_drnsa.lobes.pooling import LSTMPooling
+from speechbrain_drnsa.lobes.ssl import SSLClassifier, WeightedLayerEncoder
 
 __all__ = [
     "DNNClassifier",
@@ -29,4 +30,7 @@ __all__ = [
     "DeltaFeatures",
     "MaskedStatisticsPooling",
     "RecurrentEncoder",
+    # self-supervised front ends
+    "SSLClassifier",
+    "WeightedLayerEncoder",
 ]

@@ -36,6 +36,7 @@ from torch import nn
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.functionals import FEATURE_SET_SIZES
 from speechbrain_drnsa.features.lld_sets import FRAME_FEATURE_SIZES
+from speechbrain_drnsa.features.ssl import SSLFeatures, SSLSettings
 
 __all__ = [
     "COMMON_NAME",
@@ -306,7 +307,9 @@ def recipe_model_overrides(hparams: Mapping[str, Any]) -> dict[str, Any]:
     a model yaml with a ``functionals_size`` (``input_size``), the size of the
     recipe's ``functionals`` (``frame_features``) set, so that
     ``--functionals=ComParE_2016`` or ``--frame_features=eGeMAPSv02`` alone
-    switches the set.
+    switches the set. With ``frame_features: ssl``, ``input_size`` and
+    ``ssl_layers`` come from the SSL model's ``config.json``
+    (:mod:`speechbrain_drnsa.features.ssl`).
 
     Arguments
     ---------
@@ -343,6 +346,13 @@ def recipe_model_overrides(hparams: Mapping[str, Any]) -> dict[str, Any]:
         "functionals_size": (FEATURE_SET_SIZES.get(hparams.get("functionals")),
                              str(hparams.get("functionals")), "utterance"),
     }
+    sizes.update(_ssl_sizes(hparams) or {})
+    if sizes.get("ssl_layers", (1,))[0] > 1 and "ssl_layers" not in keys:
+        raise InputFileError(
+            hparams["model_file"], "ssl_layer: weighted needs a model that sums the layers "
+            "(ssl_layers, as speechbrain_drnsa/hparams/wavlm_drn_mhsa.yaml); or choose one "
+            "layer, e.g. --ssl_layer=6"
+        )
     for key, (size, setting, per) in sizes.items():
         if size is None or key not in keys:
             continue
@@ -353,6 +363,18 @@ def recipe_model_overrides(hparams: Mapping[str, Any]) -> dict[str, Any]:
                 f"per {per}; leave it out",
             )
     return overrides
+
+
+def _ssl_sizes(hparams: Mapping[str, Any]) -> dict[str, tuple[int, str, str]] | None:
+    """``input_size`` and ``ssl_layers`` from the SSL model's config (None without one)."""
+    settings = SSLSettings.from_hparams(hparams)
+    if settings is None:
+        return None
+    model = SSLFeatures(settings)
+    setting = f"ssl_source {settings.source}"
+    return {"input_size": (model.hidden_size, setting, "layer and frame"),
+            "ssl_layers": (model.layers_per_frame, f"{setting} with ssl_layer {settings.layer}",
+                           "frame (layers)")}
 
 
 def build_model(

@@ -83,6 +83,11 @@ class SERModule(pl.LightningModule):
         The openSMILE set of the frames when not the paper's 17 LLDs
         (``eGeMAPSv02`` ...; :mod:`~speechbrain_drnsa.features.lld_sets`),
         stored in every checkpoint so that inference extracts the same.
+    ssl : mapping, optional
+        With ``frame_features: ssl``: the SSL front end's source, resolved
+        revision, layer choice and sizes
+        (:meth:`~speechbrain_drnsa.features.ssl.SSLFeatures.record`), stored in
+        every checkpoint so that inference loads the same model.
     feature_config_hash : str, optional
         The configuration hash of the features the model is trained on
         (:attr:`~speechbrain_drnsa.features.opensmile.OpenSmileLLD.config_hash`),
@@ -133,6 +138,7 @@ class SERModule(pl.LightningModule):
         functionals: str | None = None,
         frame_features: str | None = None,
         corpus: Mapping[str, Any] | None = None,
+        ssl: Mapping[str, Any] | None = None,
     ):
         if mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be 0 (off) or positive, got {mixup_alpha}")
@@ -141,13 +147,14 @@ class SERModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters(
             ignore=["model", "normalizer", "scheduler", "model_config", "augment",
-                    "functionals_normalizer", "corpus"]
+                    "functionals_normalizer", "corpus", "ssl"]
         )
         self.model = model
         self.normalizer = normalizer
         self.functionals_normalizer = functionals_normalizer
         self.functionals = functionals
         self.frame_features = frame_features
+        self.ssl = dict(ssl) if ssl is not None else None
         self.feature_config_hash = feature_config_hash
         self.labels = list(labels)
         self.scheduler = scheduler
@@ -278,6 +285,8 @@ class SERModule(pl.LightningModule):
             "functionals": self.functionals,
             "frame_features": self.frame_features,
         }
+        if self.ssl is not None:
+            checkpoint[CHECKPOINT_KEY]["ssl"] = self.ssl
         if self.corpus is not None:
             checkpoint[CHECKPOINT_KEY]["corpus"] = self.corpus
 

@@ -32,6 +32,7 @@ from speechbrain_drnsa.features.cache import FeatureIndex, index_features
 from speechbrain_drnsa.features.functionals import OpenSmileFunctionals
 from speechbrain_drnsa.features.lld_sets import frame_extractor
 from speechbrain_drnsa.features.perturb import PerturbedLLD, WaveformPerturbation
+from speechbrain_drnsa.features.ssl import SSLSettings
 from speechbrain_drnsa.io import load_json, write_json_atomic
 
 __all__ = ["PREPARED_RECORD_NAME", "PreparedData", "perturbations_of", "prepare_experiment"]
@@ -117,7 +118,8 @@ def prepare_experiment(hparams: Mapping[str, Any]) -> PreparedData:
         ``split_seed``, ``data_folder`` (the manifest's ``{data_root}``),
         ``feature_cache``, ``extraction_jobs``, ``perturbations`` and
         ``functionals`` (None, ``eGeMAPSv02`` or ``ComParE_2016``) and
-        ``frame_features`` (the same choices; None: the paper's 17 LLDs).
+        ``frame_features`` (the same choices or ``ssl`` with the ``ssl_*`` keys;
+        None: the paper's 17 LLDs).
 
     Returns
     -------
@@ -174,7 +176,7 @@ def _prepare(
         manifest=manifest,
         folds=folds_file(save_folder, hparams["protocol"]),
         features=index_features(
-            manifest, extractor=frame_extractor(hparams.get("frame_features")), **index
+            manifest, extractor=_frame_extractor(hparams), **index
         ),
         perturbed={
             p.name: index_features(manifest, extractor=PerturbedLLD(p), **index)
@@ -195,11 +197,17 @@ def _signature(hparams: Mapping[str, Any], perturbations: Sequence[WaveformPertu
         "protocol": hparams["protocol"],
         "split_seed": hparams.get("split_seed", 1234),
         "feature_cache": str(Path(hparams["feature_cache"]).resolve()),
-        "features": frame_extractor(hparams.get("frame_features")).config_hash,
+        "features": _frame_extractor(hparams).config_hash,
         "perturbations": [p.name for p in perturbations],
         "functionals": hparams.get("functionals"),
     }
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
+
+
+def _frame_extractor(hparams: Mapping[str, Any]) -> Any:
+    """The extractor of the frames the encoder reads (LLDs, a set, an SSL model's states)."""
+    ssl = SSLSettings.from_hparams(hparams)
+    return frame_extractor(hparams.get("frame_features"), ssl.record() if ssl else None)
 
 
 def _write_record(save_folder: Path, signature: str, prepared: PreparedData) -> None:

@@ -1,8 +1,9 @@
 """Build one fold's Lightning system and data from a recipe's hparams.
 
 The model comes from the recipe's model yaml (training never imports the
-lobes), its feature normaliser (and the functionals' one, for a model that
-takes them) is shared by the :class:`SERModule` and the :class:`SERDataModule`
+lobes, but puts a fine-tuned SSL front end, ``ssl_freeze: false``, before it),
+its feature normaliser (and the functionals' one, for a model that takes
+them) is shared by the :class:`SERModule` and the :class:`SERDataModule`
 that fits it, and every random draw follows the seed.
 """
 
@@ -19,6 +20,7 @@ from speechbrain_drnsa.features.functionals import FEATURE_SET_SIZES
 from speechbrain_drnsa.features.lld_sets import FRAME_FEATURE_SIZES
 from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.features.opensmile import FEATURE_NAMES
+from speechbrain_drnsa.features.ssl import SSLFeatures, SSLSettings
 from speechbrain_drnsa.training.datamodule import SERDataModule
 from speechbrain_drnsa.training.hparams import build_model, recipe_model_overrides
 from speechbrain_drnsa.training.module import SERModule
@@ -65,11 +67,22 @@ def build_fold(
     _check_functionals_input(model, hparams)
     if hparams.get("init_from") is not None:
         load_pretrained_weights(model, hparams["init_from"], labels)
+    num_features = FRAME_FEATURE_SIZES.get(hparams.get("frame_features"), len(FEATURE_NAMES))
+    ssl = SSLSettings.from_hparams(hparams)
+    if ssl is not None:
+        front_end = SSLFeatures(ssl)
+        # frozen: the cached states; fine-tuned: the waveform, one value per sample
+        num_features = front_end.num_features if ssl.freeze else 1
+        if not ssl.freeze:
+            # the one lobe training builds itself: the SSL model is no yaml's
+            from speechbrain_drnsa.lobes.ssl import SSLClassifier
+
+            # the waveform's one mean and std rescale it: the SSL wrappers normalise each
+            # utterance (do_normalize) or start with a norm layer, so the scale is harmless
+            model = SSLClassifier(front_end.load_wrapper(freeze=False), model,
+                                  layer=None if ssl.weighted else ssl.layer)
     per_speaker = bool(hparams.get("speaker_normalization"))
-    normalizer = FeatureNormalizer(
-        num_features=FRAME_FEATURE_SIZES.get(hparams.get("frame_features"), len(FEATURE_NAMES)),
-        per_speaker=per_speaker,
-    )
+    normalizer = FeatureNormalizer(num_features=num_features, per_speaker=per_speaker)
     functionals_normalizer = None
     if prepared.functionals is not None:
         functionals_normalizer = FeatureNormalizer(
@@ -91,6 +104,7 @@ def build_fold(
         functionals_normalizer=functionals_normalizer,
         functionals=hparams.get("functionals"),
         frame_features=hparams.get("frame_features"),
+        ssl=front_end.record() if ssl is not None else None,
         # looked at now, while the corpus folder is where the run found it
         corpus=corpus_provenance(hparams),
     )
