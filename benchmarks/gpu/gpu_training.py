@@ -324,8 +324,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         help="utterance length of the fixed-batch step (4.5 s; 1 s with --tiny)")
     parser.add_argument("--epochs", type=int, default=30,
                         help="epochs per training, for the Table 2 projection")
-    parser.add_argument("--budget-s", type=float, default=420.0,
-                        help="start no setting after this many seconds")
+    parser.add_argument("--budget-s", type=float, default=300.0,
+                        help="start no setting (or fold run) after this many seconds")
     parser.add_argument("--compile-backend", default="inductor",
                         help="torch.compile backend ('eager' checks the tracing only)")
     args = parser.parse_args(argv)
@@ -342,42 +342,55 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     settings = default_settings(args.tiny, args.device)
     if args.settings:
         settings = [s for s in settings if s.name in args.settings]
-    results = []
-    for setting in settings:
-        if time.perf_counter() - began > args.budget_s:
-            results.append(Result(setting, error="skipped: time budget spent"))
-            continue
-        print(f"{setting.name} ...", file=sys.stderr, flush=True)
-        try:
-            results.append(measure(setting, args, lengths))
-        except Exception as err:  # noqa: BLE001 - one failed setting must not lose the others
-            results.append(Result(setting, error=f"failed: {type(err).__name__}: "
-                                  f"{str(err).splitlines()[0][:120] if str(err) else ''}"))
-        if args.device.startswith("cuda"):
-            torch.cuda.empty_cache()
     fold_setting = Setting("eager bf16-mixed", 16 if args.tiny else 32, "bf16-mixed")
-    folds = []
-    for processes in args.fold_processes:
-        if time.perf_counter() - began > args.budget_s:
-            folds.append({"processes": processes, "error": "skipped: time budget spent"})
-            continue
-        print(f"{processes} folds at once ...", file=sys.stderr, flush=True)
-        folds.append(folds_at_once(processes, fold_setting, args))
     report = {
         "machine": _machine(args.device),
         "command": "python benchmarks/gpu/gpu_training.py " + " ".join(argv or sys.argv[1:]),
         "train_utterances": args.train_utterances,
         "mean_seconds": statistics.mean(lengths) / FRAMES_PER_SECOND,
         "fixed_steps": args.fixed_steps, "fixed_seconds": args.fixed_seconds,
-        "epochs": args.epochs,
-        "results": [asdict(r) for r in results],
-        "folds_setting": fold_setting.name + f", batch {fold_setting.batch}",
-        "folds": folds,
-        "seconds": time.perf_counter() - began,
+        "epochs": args.epochs, "results": [],
+        "folds_setting": fold_setting.name + f", batch {fold_setting.batch}", "folds": [],
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gpu_training.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / "gpu_training.md").write_text(markdown(report))
+
+    def out_of_time() -> bool:
+        return time.perf_counter() - began > args.budget_s
+
+    def write() -> None:  # after every part: a run stopped from outside keeps what it measured
+        report["seconds"] = time.perf_counter() - began
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "gpu_training.json").write_text(json.dumps(report, indent=1) + "\n")
+        (args.out / "gpu_training.md").write_text(markdown(report))
+
+    def run_folds() -> None:
+        for processes in args.fold_processes:
+            print(f"{processes} folds at once ...", file=sys.stderr, flush=True)
+            report["folds"].append(
+                {"processes": processes, "error": "skipped: time budget spent"}
+                if out_of_time() else folds_at_once(processes, fold_setting, args))
+            write()
+
+    # eager first, then the folds, compiled settings last: the slowest to start and least sure
+    folds_done = False
+    for setting in sorted(settings, key=lambda s: s.compile_mode is not None):
+        if setting.compile_mode is not None and not folds_done:
+            run_folds()
+            folds_done = True
+        print(f"{setting.name} ...", file=sys.stderr, flush=True)
+        result = Result(setting, error="skipped: time budget spent")
+        if not out_of_time():
+            try:
+                result = measure(setting, args, lengths)
+            except Exception as err:  # noqa: BLE001 - one failed setting must not lose the others
+                message = str(err).splitlines()[0][:120] if str(err) else ""
+                result = Result(setting, error=f"failed: {type(err).__name__}: {message}")
+        report["results"].append(asdict(result))
+        write()
+        if args.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+    if not folds_done:
+        run_folds()
+    write()
     return report
 
 
