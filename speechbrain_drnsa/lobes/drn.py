@@ -361,7 +361,8 @@ class DRNEncoder(nn.Module):
         to float rounding; 1.5x faster for a 5 s utterance on an AMD EPYC,
         benchmarks/notes/inference.md); any other forward runs the modules as
         before. The packed weights are a snapshot: load new weights, pack
-        again. They are neither saved nor copied (``state_dict`` and
+        again. They are a second copy of the encoder's weights in memory (34 MiB
+        at the paper's widths), neither saved nor copied (``state_dict`` and
         ``copy.deepcopy`` see the plain encoder). Without oneDNN (not x86-64,
         or torch without it) nothing is packed.
 
