@@ -539,9 +539,17 @@ def _finite(probabilities: torch.Tensor, folder: Path) -> torch.Tensor:
 def _for_inference(
     model: torch.nn.Module, device: torch.device, dtype: torch.dtype
 ) -> torch.nn.Module:
-    """A loaded fold model on its device and dtype, DRN batch norms folded into convolutions."""
+    """A loaded fold model on its device and dtype, DRN batch norms folded into convolutions.
+
+    In fp32 on the CPU the DRN weights are also prepacked for oneDNN (``pack_for_cpu``).
+    """
     model.eval()
     for module in model.modules():
         if isinstance(module, DRNEncoder):
             module.fold_batch_norms()  # in place: folding twice changes nothing
-    return placed(model, device, dtype)
+    model = placed(model, device, dtype)
+    if device.type == "cpu" and dtype == torch.float32:
+        for module in model.modules():
+            if isinstance(module, DRNEncoder):
+                module.pack_for_cpu()
+    return model
