@@ -164,3 +164,14 @@ def test_waveform_envelope_keeps_the_extremes_in_few_points(recording):
     envelope = waveform_envelope(path, points=100)
     assert len(envelope) <= 101 and envelope[-1, 0] == pytest.approx(samples.size / RATE)
     assert envelope[:, 1].min() == samples.min() and envelope[:, 2].max() == samples.max()
+
+
+def test_timeline_of_a_file_without_speech(model_folder, tmp_path):
+    quiet = tmp_path / "quiet.wav"
+    soundfile.write(quiet, 1e-4 * np.random.default_rng(1).standard_normal(3 * RATE), RATE)
+    figure, table = tmp_path / "quiet.png", tmp_path / "quiet.json"
+    assert main(["timeline", str(quiet), "--model", str(model_folder),
+                 "--out", str(figure), "--json", str(table)]) == 0
+    data = json.loads(table.read_text())
+    assert data["source"] == "speech segments" and data["segments"] == []
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

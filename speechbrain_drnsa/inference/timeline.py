@@ -262,7 +262,7 @@ def _segment_strip(axis, timeline: Timeline, colours: dict[str, str]) -> None:
 
 def _probabilities(axis, timeline: Timeline, colours: dict[str, str]) -> None:
     edges = np.linspace(0, timeline.duration_s, _PROBABILITY_BINS + 1)
-    probs = binned_probabilities(timeline.result.windows, edges)
+    probs = binned_probabilities(timeline.result.windows, edges, len(timeline.labels))
     low = np.zeros(len(edges) - 1)
     for index, name in enumerate(timeline.labels):  # stacked: each class's share of 1
         high = low + probs[:, index]
@@ -274,7 +274,7 @@ def _probabilities(axis, timeline: Timeline, colours: dict[str, str]) -> None:
     axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
 
 
-def binned_probabilities(windows: list, edges: np.ndarray) -> np.ndarray:
+def binned_probabilities(windows: list, edges: np.ndarray, classes: int) -> np.ndarray:
     """Each bin's class probabilities: the mean of the segments it overlaps, weighted by overlap.
 
     Arguments
@@ -283,6 +283,8 @@ def binned_probabilities(windows: list, edges: np.ndarray) -> np.ndarray:
         Segments or windows (may overlap).
     edges : numpy.ndarray
         ``(bins + 1,)`` bin edges in seconds.
+    classes : int
+        Number of classes (a file without speech has no segments to count them from).
 
     Returns
     -------
@@ -294,10 +296,11 @@ def binned_probabilities(windows: list, edges: np.ndarray) -> np.ndarray:
     >>> from speechbrain_drnsa.inference.windows import WindowResult
     >>> segments = [WindowResult(0.0, 1.0, "a", 0.8, [0.8, 0.2]),
     ...             WindowResult(1.5, 2.0, "b", 0.6, [0.4, 0.6])]
-    >>> binned_probabilities(segments, np.array([0.0, 1.0, 2.0, 3.0])).round(2).tolist()
+    >>> binned_probabilities(segments, np.array([0.0, 1.0, 2.0, 3.0]), 2).round(2).tolist()
     [[0.8, 0.2], [0.4, 0.6], [nan, nan]]
+    >>> binned_probabilities([], np.array([0.0, 1.0]), 2).tolist()  # no speech
+    [[nan, nan]]
     """
-    classes = len(windows[0].probabilities) if windows else 1
     total, weight = np.zeros((len(edges) - 1, classes)), np.zeros(len(edges) - 1)
     for window in windows:
         overlap = np.clip(np.minimum(edges[1:], window.end_s)

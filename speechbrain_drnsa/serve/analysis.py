@@ -108,8 +108,8 @@ def analyse_upload(
         The fields of ``classify --json`` (``file``, ``label``, ``confidence``,
         ``probabilities``, ``windows``, ``warnings``), ``duration_s``,
         ``timeline`` (``source`` and ``segments``) and, with ``figures``,
-        ``figures`` (``timeline`` and ``explain`` PNG data URLs; no timeline
-        for a file without speech).
+        ``figures`` (``timeline`` and ``explain`` PNG data URLs; a file
+        without speech has a timeline with its waveform and no segments).
 
     Raises
     ------
@@ -140,10 +140,8 @@ def analyse_upload(
                   "segments": timeline_rows(timeline)},
     )
     if figures:
-        speech = timeline.result.windows  # none: no speech found, nothing to draw over time
         answer["figures"] = {
-            "timeline": (_png_data_url(draw_timeline(timeline, path.with_suffix(".timeline.png")))
-                         if speech else None),
+            "timeline": _png_data_url(draw_timeline(timeline, path.with_suffix(".timeline.png"))),
             "explain": _png_data_url(plot_explanation(explanation,
                                                       path.with_suffix(".explain.png"))),
         }
