@@ -13,13 +13,15 @@ import re
 from importlib.metadata import version
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from speechbrain_drnsa.features.audio import _log_once, read_audio
 from speechbrain_drnsa.features.resample import RESAMPLER, resample, resampled_length
+
+if TYPE_CHECKING:  # tensors are made on return: extract_array imports no torch
+    import torch
 
 __all__ = ["FEATURE_NAMES", "OpenSmileLLD", "smile_input"]
 
@@ -135,12 +137,12 @@ class OpenSmileLLD:
         num_samples = resampled_length(num_samples, sample_rate, self.sample_rate)
         return 1 + (max(num_samples, self.window) - self.window) // self.hop
 
-    def extract(self, signal: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    def extract(self, signal: Any, sample_rate: int) -> "torch.Tensor":
         """Compute the 17 descriptors of every frame of a signal.
 
         Arguments
         ---------
-        signal : torch.Tensor
+        signal : torch.Tensor or numpy.ndarray
             ``(samples,)`` or ``(channels, samples)`` floats in [-1, 1];
             channels are averaged.
         sample_rate : int
@@ -165,11 +167,23 @@ class OpenSmileLLD:
         >>> feats.shape, bool(feats.isfinite().all()), float(feats[:, 15].abs().max())
         (torch.Size([97, 17]), True, 0.0)
         """
+        import torch
+
+        return torch.from_numpy(self.extract_array(signal, sample_rate))
+
+    def extract_array(self, signal: Any, sample_rate: int) -> np.ndarray:
+        """:meth:`extract` as a numpy array, the same values, importing no torch for numpy input.
+
+        Example
+        -------
+        >>> OpenSmileLLD().extract_array(np.zeros(16000, np.float32), 16000).shape
+        (97, 17)
+        """
         samples = smile_input(signal, sample_rate, min_samples=self.window)
         feats = self._get_smile()(samples, self.sample_rate)[0].T
-        return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
+        return np.ascontiguousarray(feats, dtype=np.float32)
 
-    def extract_file(self, path: str | PathLike) -> torch.Tensor:
+    def extract_file(self, path: str | PathLike) -> "torch.Tensor":
         """Read an audio file with :func:`~speechbrain_drnsa.features.audio.read_audio`, extract.
 
         Arguments
@@ -219,12 +233,12 @@ class OpenSmileLLD:
         return self._smile
 
 
-def smile_input(signal: torch.Tensor, sample_rate: int, min_samples: int) -> np.ndarray:
+def smile_input(signal: Any, sample_rate: int, min_samples: int) -> np.ndarray:
     """A signal as openSMILE reads it: mono, 16 kHz, zero-padded to ``min_samples``, clipped.
 
     Arguments
     ---------
-    signal : torch.Tensor
+    signal : torch.Tensor or numpy.ndarray
         ``(samples,)`` or ``(channels, samples)`` floats in [-1, 1]; channels are averaged.
     sample_rate : int
         Its sample rate in Hz; resampled to 16 kHz if different.
@@ -244,7 +258,7 @@ def smile_input(signal: torch.Tensor, sample_rate: int, min_samples: int) -> np.
 
     Example
     -------
-    >>> smile_input(torch.ones(2, 8000), 8000, min_samples=640).shape
+    >>> smile_input(np.ones((2, 8000), np.float32), 8000, min_samples=640).shape
     (16000,)
     """
     samples = _mono_float(signal)
@@ -264,13 +278,18 @@ def _without_buffer_settings(config: bytes) -> bytes:
     return re.sub(rb"(?m)^[ \t]*writer\.levelconf\.[^\n]*\n", b"", config)
 
 
-def _mono_float(signal: torch.Tensor) -> np.ndarray:
+def _mono_float(signal: Any) -> np.ndarray:
     """Check a ``(samples,)`` or ``(channels, samples)`` signal; average channels.
 
     numpy, not torch: torch's thread pool makes these tiny operations 100 times
     slower when other processes keep the cores busy.
     """
-    samples = torch.as_tensor(signal).detach().to("cpu", torch.float32).numpy()
+    if isinstance(signal, np.ndarray):
+        samples = signal.astype(np.float32, copy=False)
+    else:  # a tensor (perhaps on a GPU, perhaps with gradients) or a list
+        import torch
+
+        samples = torch.as_tensor(signal).detach().to("cpu", torch.float32).numpy()
     if samples.ndim == 2:
         if samples.shape[0] > 1:
             _log_once(f"averaging {samples.shape[0]}-channel audio to mono")

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from speechbrain_drnsa.errors import InputFileError
@@ -250,8 +249,9 @@ def classify_corpus(
     table : str or PathLike
         The output table; rows already in it are skipped (a resumed run).
     jobs : int
-        Worker processes (spawned, one torch thread each); 1 runs here, on
-        one torch thread too, so that every ``jobs`` gives the same numbers.
+        Worker processes (spawned, one torch or ONNX Runtime thread each); 1
+        runs here, on one thread too, so that every ``jobs`` gives the same
+        numbers.
     shard : str, optional
         ``"K/N"``: every N-th unit from the K-th (see the module).
     window_s : float, optional
@@ -275,8 +275,9 @@ def classify_corpus(
     if output_format not in ("csv", "jsonl"):
         raise ValueError(f"output_format must be 'csv' or 'jsonl', got {output_format!r}")
     columns, rows = read_manifest(manifest)
+    run_opts = {"precision": precision, **({"num_threads": 1} if backend == "onnx" else {})}
     load = functools.partial(EmotionRecognizer.from_hparams, model, backend=backend,
-                             run_opts={"precision": precision})
+                             run_opts=run_opts)
     recognizer = load()
     units = work_units(rows, recognizer.speaker_normalization)
     if shard is not None:
@@ -367,20 +368,31 @@ def _run(
 ) -> Iterator[list[tuple[int, FileResult | None, str | None]]]:
     """Each task's outcomes in task order, from ``jobs`` spawned workers when > 1."""
     if jobs == 1 or len(tasks) < 2:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # as a worker: the same arithmetic, so the same numbers
+        # as a worker: the same arithmetic, so the same numbers
+        threads = _set_torch_threads(recognizer.backend, 1)
         try:
             yield from (classify_unit(recognizer, *task) for task in tasks)
         finally:
-            torch.set_num_threads(threads)
+            _set_torch_threads(recognizer.backend, threads)
         return
     context = multiprocessing.get_context("spawn")  # fork is unsafe with torch threads
     with context.Pool(min(jobs, len(tasks)), initializer=_start_worker, initargs=(load,)) as pool:
         yield from pool.imap(_classify_in_worker, tasks)
 
 
+def _set_torch_threads(backend: str, threads: int | None) -> int | None:
+    """Set torch's threads on the torch backend (ONNX imports no torch); the previous number."""
+    if backend != "torch" or threads is None:
+        return None
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return previous
+
+
 def _start_worker(load: functools.partial) -> None:
-    torch.set_num_threads(1)
+    _set_torch_threads(load.keywords["backend"], 1)
     _WORKER["recognizer"] = load()
 
 
