@@ -23,7 +23,7 @@ from speechbrain_drnsa.features.resample import RESAMPLER, resample, resampled_l
 if TYPE_CHECKING:  # tensors are made on return: extract_array imports no torch
     import torch
 
-__all__ = ["FEATURE_NAMES", "OpenSmileLLD", "smile_input"]
+__all__ = ["FEATURE_NAMES", "OpenSmileLLD", "skip_distribution_scan", "smile_input"]
 
 #: Column names of the features, in order.
 FEATURE_NAMES = (
@@ -221,6 +221,7 @@ class OpenSmileLLD:
         if self._smile is None:
             import opensmile
 
+            skip_distribution_scan()
             smile = opensmile.Smile(
                 feature_set=str(self.config), feature_level=_LEVEL, options=_SINK_OPTIONS
             )
@@ -271,6 +272,22 @@ def smile_input(signal: Any, sample_rate: int, min_samples: int) -> np.ndarray:
     if samples.size < min_samples:
         samples = np.pad(samples, (0, min_samples - samples.size))
     return np.clip(samples, -1.0, _INT16_MAX)
+
+
+def skip_distribution_scan() -> None:
+    """Spare the first ``opensmile.Smile`` audobject's scan of every installed distribution.
+
+    audobject names the class of each object it builds after its distribution,
+    found with ``importlib.metadata.packages_distributions()``, which reads the
+    file list of every installed package (0.14 s of CPU here, among torch and
+    its kin; a sixth of a cold ``classify --backend onnx``) unless its cache
+    already holds the module. opensmile's distribution is opensmile: say so.
+    """
+    import audobject.core.utils
+
+    cache = getattr(audobject.core.utils, "PACKAGES_DISTRIBUTIONS", None)
+    if isinstance(cache, dict):
+        cache.setdefault("opensmile", ["opensmile"])
 
 
 def _without_buffer_settings(config: bytes) -> bytes:
