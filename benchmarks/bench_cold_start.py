@@ -92,7 +92,7 @@ def _warm_ms(folder: Path, utterance: Path, backend: str, reps: int) -> float:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=7, help="cold processes per row")
+    parser.add_argument("--runs", type=int, default=5, help="cold processes per row")
     parser.add_argument("--reps", type=int, default=20, help="warm calls")
     args = parser.parse_args(argv)
     load_start = _load()

@@ -12,9 +12,9 @@ Prints a markdown section with:
 3. files per second over EmoDB's files with 1 and 2 worker processes;
 4. peak resident memory and time to classify a one-hour file;
 5. files per second of ``classify --csv`` (``classify_corpus``) over 5 s files
-   with ``--jobs 1`` and ``--jobs 2``, beside SpeechBrain's
-   ``EncoderClassifier`` (ECAPA, random weights) classifying the same files in
-   batches on as many threads.
+   with ``--jobs 1`` and ``--jobs 2``, torch and ONNX backends, beside
+   SpeechBrain's ``EncoderClassifier`` (ECAPA, random weights) classifying the
+   same files in batches on as many threads.
 
 The DRN-MHSA model is ``speechbrain_drnsa/hparams/drn_mhsa.yaml`` (9.9M parameters, 4 classes,
 one fold) with random weights: time does not depend on the values. The 5 s
@@ -295,12 +295,16 @@ def _corpus_table(folder: Path, tmp: Path, count: int, batch: int = 8) -> str:
     manifest, files, source = _corpus_files(tmp, count)
     lines = ["| pipeline | processes x threads | files/s | files/s after start-up | wall (s) |",
              "|---|---|---|---|---|"]
-    for jobs in (1, 2):
-        wall = _classify_csv_wall(folder, manifest, tmp / f"table{jobs}.csv", jobs)
-        # the command on two rows: start-up (interpreter, imports, model, workers) and two files
-        start_up = _classify_csv_wall(folder, _head(manifest, 2), tmp / f"head{jobs}.csv", jobs)
-        lines.append(f"| DRN-MHSA `classify --csv --jobs {jobs}` | {jobs} x 1 | "
-                     f"{count / wall:.1f} | {(count - 2) / (wall - start_up):.1f} | {wall:.1f} |")
+    for backend in ("torch", "onnx"):
+        for jobs in (1, 2):
+            name = f"{backend}{jobs}"
+            wall = _classify_csv_wall(folder, manifest, tmp / f"table{name}.csv", jobs, backend)
+            # the command on two rows: start-up (interpreter, imports, model, workers), two files
+            start_up = _classify_csv_wall(folder, _head(manifest, 2), tmp / f"head{name}.csv",
+                                          jobs, backend)
+            lines.append(f"| DRN-MHSA `classify --csv --jobs {jobs} --backend {backend}` | "
+                         f"{jobs} x 1 | {count / wall:.1f} | "
+                         f"{(count - 2) / (wall - start_up):.1f} | {wall:.1f} |")
     classifier = _encoder_classifier()
 
     def classify_all() -> None:
@@ -336,10 +340,13 @@ def _head(manifest: Path, rows: int) -> Path:
     return head
 
 
-def _classify_csv_wall(folder: Path, manifest: Path, table: Path, jobs: int) -> float:
+def _classify_csv_wall(
+    folder: Path, manifest: Path, table: Path, jobs: int, backend: str
+) -> float:
     """Seconds the ``classify --csv`` command takes, start to end, in its own process."""
     command = [sys.executable, "-m", "speechbrain_drnsa.cli", "classify", "--csv", str(manifest),
-               "--model", str(folder), "--out", str(table), "--jobs", str(jobs)]
+               "--model", str(folder), "--out", str(table), "--jobs", str(jobs),
+               "--backend", backend]
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     return time.perf_counter() - start
