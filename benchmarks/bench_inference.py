@@ -12,9 +12,9 @@ Prints a markdown section with:
 3. files per second over EmoDB's files with 1 and 2 worker processes;
 4. peak resident memory and time to classify a one-hour file;
 5. files per second of ``classify --csv`` (``classify_corpus``) over 5 s files
-   with ``--jobs 1`` and ``--jobs 2``, beside SpeechBrain's
-   ``EncoderClassifier`` (ECAPA, random weights) classifying the same files in
-   batches on as many threads.
+   with ``--jobs 1`` and ``--jobs 2``, torch and ONNX backends, beside
+   SpeechBrain's ``EncoderClassifier`` (ECAPA, random weights) classifying the
+   same files in batches on as many threads.
 
 The DRN-MHSA model is ``speechbrain_drnsa/hparams/drn_mhsa.yaml`` (9.9M parameters, 4 classes,
 one fold) with random weights: time does not depend on the values. The 5 s
@@ -33,6 +33,7 @@ import json
 import multiprocessing
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -354,14 +355,20 @@ def _corpus_files(tmp: Path, count: int) -> tuple[Path, list[Path], str]:
 
 def _corpus_table(folder: Path, tmp: Path, count: int, batch: int = 8) -> str:
     manifest, files, source = _corpus_files(tmp, count)
-    lines = ["| pipeline | processes x threads | files/s | files/s after start-up | wall (s) |",
-             "|---|---|---|---|---|"]
-    for jobs in (1, 2):
-        wall = _classify_csv_wall(folder, manifest, tmp / f"table{jobs}.csv", jobs)
-        # the command on two rows: start-up (interpreter, imports, model, workers) and two files
-        start_up = _classify_csv_wall(folder, _head(manifest, 2), tmp / f"head{jobs}.csv", jobs)
-        lines.append(f"| DRN-MHSA `classify --csv --jobs {jobs}` | {jobs} x 1 | "
-                     f"{count / wall:.1f} | {(count - 2) / (wall - start_up):.1f} | {wall:.1f} |")
+    lines = ["| pipeline | processes x threads | files/s | files/s after start-up | "
+             "files per CPU second after start-up | wall (s) |", "|---|---|---|---|---|---|"]
+    for backend in ("torch", "onnx"):
+        for jobs in (1, 2):
+            name = f"{backend}{jobs}"
+            wall, cpu = _classify_csv_wall(folder, manifest, tmp / f"table{name}.csv", jobs,
+                                           backend)
+            # the command on two rows: start-up (interpreter, imports, model, workers), two files
+            start_wall, start_cpu = _classify_csv_wall(
+                folder, _head(manifest, 2), tmp / f"head{name}.csv", jobs, backend)
+            lines.append(f"| DRN-MHSA `classify --csv --jobs {jobs} --backend {backend}` | "
+                         f"{jobs} x 1 | {count / wall:.1f} | "
+                         f"{(count - 2) / (wall - start_wall):.1f} | "
+                         f"{(count - 2) / (cpu - start_cpu):.1f} | {wall:.1f} |")
     classifier = _encoder_classifier()
 
     def classify_all() -> None:
@@ -373,12 +380,12 @@ def _corpus_table(folder: Path, tmp: Path, count: int, batch: int = 8) -> str:
     for cores in (1, 2):
         torch.set_num_threads(cores)
         classify_all()  # warm-up
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         classify_all()
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
         lines.append(f"| SpeechBrain `EncoderClassifier.classify_batch` (ECAPA, random weights), "
                      f"batches of {batch} | 1 x {cores} | {count / wall:.1f} | "
-                     f"{count / wall:.1f} | {wall:.1f} |")
+                     f"{count / wall:.1f} | {count / cpu:.1f} | {wall:.1f} |")
     torch.set_num_threads(threads)
     return "\n".join(lines) + (
         f"\n\n{count} files of 5 s ({source}). `classify --csv` is timed as a user waits for "
@@ -386,7 +393,8 @@ def _corpus_table(folder: Path, tmp: Path, count: int, batch: int = 8) -> str:
         "spawning and loading the workers, reading, features, model, writing the table); after "
         "start-up: the extra files over the extra time of the same command on two rows. "
         "EncoderClassifier is timed after one warm-up pass (reading, Fbank, normalisation, ECAPA, "
-        "classifier), its loading not counted."
+        "classifier), its loading not counted. CPU seconds (user + system, workers and threads "
+        "included) depend less on the load on the machine than wall seconds."
     )
 
 
@@ -397,13 +405,18 @@ def _head(manifest: Path, rows: int) -> Path:
     return head
 
 
-def _classify_csv_wall(folder: Path, manifest: Path, table: Path, jobs: int) -> float:
-    """Seconds the ``classify --csv`` command takes, start to end, in its own process."""
+def _classify_csv_wall(
+    folder: Path, manifest: Path, table: Path, jobs: int, backend: str
+) -> tuple[float, float]:
+    """Wall and CPU seconds of the ``classify --csv`` command, start to end, in its own process."""
     command = [sys.executable, "-m", "speechbrain_drnsa.cli", "classify", "--csv", str(manifest),
-               "--model", str(folder), "--out", str(table), "--jobs", str(jobs)]
+               "--model", str(folder), "--out", str(table), "--jobs", str(jobs),
+               "--backend", backend]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - start
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def main(argv: Sequence[str] | None = None) -> None:

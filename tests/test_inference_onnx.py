@@ -151,7 +151,7 @@ def test_onnx_recognizer_builds_no_torch_model_and_matches_torch(model_folder, d
 
     def refuse(*args, **kwargs):
         raise AssertionError("a torch model was built on the ONNX path")
-    monkeypatch.setattr("speechbrain_drnsa.inference.folder.build_from_spec", refuse)
+    monkeypatch.setattr("speechbrain_drnsa.inference.architecture.build_from_spec", refuse)
     recognizer = EmotionRecognizer.from_hparams(model_folder, backend="onnx")
     assert recognizer.models == [] and recognizer.total_stride == 4
     out_prob, score, index, text_lab = recognizer.classify_file(wav)

@@ -1,25 +1,35 @@
-"""openSMILE front end: audio reading, the 17 DRN-MHSA descriptors, cache and normalisation."""
+"""openSMILE front end: audio reading, the 17 DRN-MHSA descriptors, cache and normalisation.
 
-from speechbrain_drnsa.features.audio import read_audio
-from speechbrain_drnsa.features.cache import (
-    ExtractionReport,
-    FeatureIndex,
-    extract_corpus,
-    index_features,
-    load_features,
-)
-from speechbrain_drnsa.features.normalize import FeatureNormalizer, fit_normalizer
-from speechbrain_drnsa.features.opensmile import FEATURE_NAMES, OpenSmileLLD
+Each name is imported from its module on first use, so that reading audio and
+extracting LLDs for the ONNX backend import no torch (the cache and the
+normaliser return and are torch objects).
+"""
 
-__all__ = [
-    "FEATURE_NAMES",
-    "ExtractionReport",
-    "FeatureIndex",
-    "FeatureNormalizer",
-    "OpenSmileLLD",
-    "extract_corpus",
-    "fit_normalizer",
-    "index_features",
-    "load_features",
-    "read_audio",
-]
+import importlib
+from typing import Any
+
+# name -> the module defining it
+_EXPORTS = {
+    "FEATURE_NAMES": "opensmile",
+    "ExtractionReport": "cache",
+    "FeatureIndex": "cache",
+    "FeatureNormalizer": "normalize",
+    "OpenSmileLLD": "opensmile",
+    "extract_corpus": "cache",
+    "fit_normalizer": "normalize",
+    "index_features": "cache",
+    "load_features": "cache",
+    "read_audio": "audio",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -16,11 +16,15 @@ import os
 from os import PathLike
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import soundfile
-import torch
 
 from speechbrain_drnsa.errors import InputFileError
+
+if TYPE_CHECKING:  # imported when a tensor is returned: audio_info needs no torch
+    import torch
 
 __all__ = ["audio_info", "read_audio"]
 
@@ -94,7 +98,7 @@ def audio_info(path: str | PathLike) -> soundfile._SoundFileInfo:
     return info
 
 
-def read_audio(path: str | PathLike) -> tuple[torch.Tensor, int]:
+def read_audio(path: str | PathLike) -> tuple["torch.Tensor", int]:
     """Read an audio file as a mono float32 signal in [-1, 1].
 
     Arguments
@@ -130,6 +134,8 @@ def read_audio(path: str | PathLike) -> tuple[torch.Tensor, int]:
     ...
     speechbrain_drnsa.errors.InputFileError: .../stereo.wav: empty file (0 bytes)
     """
+    import torch
+
     path = Path(path)
     audio_info(path)
     try:

@@ -7,9 +7,10 @@ shimmer, ...; Eyben et al., IEEE TAC 2016) and ComParE_2016 65 (auditory
 bands, spectral moments, RASTA, ...; Schuller et al., 2016), both every
 10 ms at ``FeatureLevel.LowLevelDescriptors``. :class:`OpenSmileLLDSet`
 extracts one of them with the regression deltas of every column
-(``torchaudio.functional.compute_deltas``, window 5, as openSMILE's own
-``cDeltaRegression``), 50 or 130 values per frame, and is a feature-cache
-extractor like the others: its config hash keys its own cache.
+(:func:`deltas`: ``torchaudio.functional.compute_deltas``'s regression in
+numpy, window 5, as openSMILE's own ``cDeltaRegression``), 50 or 130 values
+per frame, and is a feature-cache extractor like the others: its config hash
+keys its own cache.
 
 A recipe selects it with ``frame_features: eGeMAPSv02`` (``null``: the
 paper's 17); :func:`frame_extractor` and :data:`FRAME_FEATURE_SIZES` map the
@@ -21,12 +22,10 @@ import hashlib
 from collections.abc import Mapping
 from importlib.metadata import version
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import opensmile
-import torch
-import torchaudio.functional
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.audio import read_audio
@@ -34,7 +33,10 @@ from speechbrain_drnsa.features.opensmile import OpenSmileLLD, smile_input
 from speechbrain_drnsa.features.resample import RESAMPLER
 from speechbrain_drnsa.features.stock_sets import OpenSmileStockSet
 
-__all__ = ["FRAME_FEATURE_SIZES", "OpenSmileLLDSet", "frame_extractor"]
+if TYPE_CHECKING:  # tensors are made on return: extract_array imports no torch
+    import torch
+
+__all__ = ["FRAME_FEATURE_SIZES", "OpenSmileLLDSet", "deltas", "frame_extractor"]
 
 # openSMILE's longest LLD window (ComParE's F0, 60 ms) plus a hop: at least one frame
 _MIN_SAMPLES = 1600
@@ -62,6 +64,7 @@ class OpenSmileLLDSet(OpenSmileStockSet):
 
     Example
     -------
+    >>> import torch
     >>> lld = OpenSmileLLDSet("eGeMAPSv02")
     >>> feats = lld.extract(0.1 * torch.randn(16000), sample_rate=16000)
     >>> feats.shape, len(lld.feature_names), lld.feature_names[25]
@@ -92,12 +95,12 @@ class OpenSmileLLDSet(OpenSmileStockSet):
         )
         return digest.hexdigest()
 
-    def extract(self, signal: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    def extract(self, signal: Any, sample_rate: int) -> "torch.Tensor":
         """The LLDs and deltas of every frame of a signal.
 
         Arguments
         ---------
-        signal : torch.Tensor
+        signal : torch.Tensor or numpy.ndarray
             ``(samples,)`` or ``(channels, samples)`` floats in [-1, 1].
         sample_rate : int
             Its sample rate in Hz.
@@ -113,13 +116,18 @@ class OpenSmileLLDSet(OpenSmileStockSet):
         ValueError
             For an empty or non-finite signal, or a bad sample rate.
         """
+        import torch
+
+        return torch.from_numpy(self.extract_array(signal, sample_rate))
+
+    def extract_array(self, signal: Any, sample_rate: int) -> np.ndarray:
+        """:meth:`extract` as a numpy array, the same values, importing no torch for numpy input."""
         samples = smile_input(signal, sample_rate, min_samples=_MIN_SAMPLES)
         llds = self._get_smile()(samples, self.sample_rate)[0]  # (features, frames)
-        llds = torch.from_numpy(np.ascontiguousarray(llds, dtype=np.float32))
-        deltas = torchaudio.functional.compute_deltas(llds, win_length=_DELTA_WINDOW)
-        return torch.cat([llds, deltas]).T.contiguous()
+        llds = np.ascontiguousarray(llds, dtype=np.float32)
+        return np.ascontiguousarray(np.concatenate([llds, deltas(llds, _DELTA_WINDOW)]).T)
 
-    def extract_file(self, path: str | PathLike) -> torch.Tensor:
+    def extract_file(self, path: str | PathLike) -> "torch.Tensor":
         """Read an audio file and extract its frames (see :meth:`extract`).
 
         Raises
@@ -129,9 +137,41 @@ class OpenSmileLLDSet(OpenSmileStockSet):
         """
         signal, sample_rate = read_audio(path)
         feats = self.extract(signal, sample_rate)
-        if not torch.isfinite(feats).all():
+        if not feats.isfinite().all():
             raise InputFileError(path, f"openSMILE {self.feature_set} gave non-finite LLDs")
         return feats
+
+
+def deltas(features: np.ndarray, win_length: int = _DELTA_WINDOW) -> np.ndarray:
+    """Regression deltas along time: ``torchaudio.functional.compute_deltas`` in numpy.
+
+    The same sums in the same order over edge-replicated frames, so the same
+    float32 values, with no torch import.
+
+    Arguments
+    ---------
+    features : numpy.ndarray
+        ``(features, frames)`` float32.
+    win_length : int
+        Odd window in frames (5: +-2 frames).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(features, frames)`` float32.
+
+    Example
+    -------
+    >>> deltas(np.array([[0.0, 1.0, 2.0, 3.0, 4.0]], np.float32)).tolist()
+    [[0.5, 0.800000011920929, 1.0, 0.800000011920929, 0.5]]
+    """
+    n = (win_length - 1) // 2
+    frames = features.shape[1]
+    padded = np.pad(features, ((0, 0), (n, n)), mode="edge")
+    out = np.zeros_like(features)
+    for k in range(-n, n + 1):
+        out += np.float32(k) * padded[:, n + k : n + k + frames]
+    return out / np.float32(n * (n + 1) * (2 * n + 1) / 3)
 
 
 def frame_extractor(

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from speechbrain_drnsa.features.cache import load_features
+from speechbrain_drnsa.features.statistics import FeatureStatistics
 
 __all__ = ["FeatureNormalizer", "fit_normalizer"]
 
@@ -73,9 +74,9 @@ class FeatureNormalizer(nn.Module):
     ) -> "FeatureNormalizer":
         """Compute the fold's mean and standard deviation over every frame of ``features``.
 
-        The utterances are streamed, each merged into float64 running
-        statistics (Chan et al.'s pairwise update), so a corpus never has to
-        fit in memory and long corpora lose no precision.
+        The utterances are streamed into
+        :class:`~speechbrain_drnsa.features.statistics.FeatureStatistics`
+        (float64 running statistics), so a corpus never has to fit in memory.
 
         Arguments
         ---------
@@ -109,26 +110,11 @@ class FeatureNormalizer(nn.Module):
             if speakers is None:
                 raise ValueError("a per-speaker normaliser needs the speaker of every utterance")
             features = map(self.standardize_speaker, features, speakers)
-        count = 0
-        mean = torch.zeros(self.num_features, dtype=torch.float64)
-        sum_squares = torch.zeros(self.num_features, dtype=torch.float64)
-        for index, utterance in enumerate(features):
-            frames = self._checked(utterance, f"utterance {index}").to(torch.float64)
-            if frames.shape[0] == 0:
-                continue
-            part_mean = frames.mean(dim=0)
-            part_squares = ((frames - part_mean) ** 2).sum(dim=0)
-            total = count + frames.shape[0]
-            delta = part_mean - mean
-            mean += delta * frames.shape[0] / total
-            sum_squares += part_squares + delta**2 * count * frames.shape[0] / total
-            count = total
-        if count == 0:
-            raise ValueError("no frames to fit the feature statistics on")
-        std = (sum_squares / count).sqrt()
-        self.mean.copy_(mean)
-        self.std.copy_(torch.where(std < self.eps, torch.ones_like(std), std))
-        self.count.fill_(count)
+        frames = (torch.as_tensor(u).detach().to('cpu', torch.float64).numpy() for u in features)
+        statistics = FeatureStatistics.fit(frames, self.num_features, self.eps)
+        self.mean.copy_(torch.from_numpy(statistics.mean))
+        self.std.copy_(torch.from_numpy(statistics.std))
+        self.count.fill_(statistics.count)
         return self
 
     def forward(
@@ -258,17 +244,6 @@ class FeatureNormalizer(nn.Module):
     def extra_repr(self) -> str:
         speakers = f", speakers={len(self.speakers)}" if self.per_speaker else ""
         return f"num_features={self.num_features}, fitted={self.fitted}{speakers}"
-
-    def _checked(self, features: torch.Tensor, what: str) -> torch.Tensor:
-        """``features`` as a ``(frames, num_features)`` tensor with finite values."""
-        features = torch.as_tensor(features)
-        if features.dim() != 2 or features.shape[1] != self.num_features:
-            raise ValueError(
-                f"{what}: expected (frames, {self.num_features}), got {tuple(features.shape)}"
-            )
-        if not torch.isfinite(features).all():
-            raise ValueError(f"{what}: features contain NaN or infinite values")
-        return features
 
 
 def fit_normalizer(

@@ -13,15 +13,17 @@ import re
 from importlib.metadata import version
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from speechbrain_drnsa.features.audio import _log_once, read_audio
 from speechbrain_drnsa.features.resample import RESAMPLER, resample, resampled_length
 
-__all__ = ["FEATURE_NAMES", "OpenSmileLLD", "smile_input"]
+if TYPE_CHECKING:  # tensors are made on return: extract_array imports no torch
+    import torch
+
+__all__ = ["FEATURE_NAMES", "OpenSmileLLD", "skip_distribution_scan", "smile_input"]
 
 #: Column names of the features, in order.
 FEATURE_NAMES = (
@@ -135,12 +137,12 @@ class OpenSmileLLD:
         num_samples = resampled_length(num_samples, sample_rate, self.sample_rate)
         return 1 + (max(num_samples, self.window) - self.window) // self.hop
 
-    def extract(self, signal: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    def extract(self, signal: Any, sample_rate: int) -> "torch.Tensor":
         """Compute the 17 descriptors of every frame of a signal.
 
         Arguments
         ---------
-        signal : torch.Tensor
+        signal : torch.Tensor or numpy.ndarray
             ``(samples,)`` or ``(channels, samples)`` floats in [-1, 1];
             channels are averaged.
         sample_rate : int
@@ -165,11 +167,23 @@ class OpenSmileLLD:
         >>> feats.shape, bool(feats.isfinite().all()), float(feats[:, 15].abs().max())
         (torch.Size([97, 17]), True, 0.0)
         """
+        import torch
+
+        return torch.from_numpy(self.extract_array(signal, sample_rate))
+
+    def extract_array(self, signal: Any, sample_rate: int) -> np.ndarray:
+        """:meth:`extract` as a numpy array, the same values, importing no torch for numpy input.
+
+        Example
+        -------
+        >>> OpenSmileLLD().extract_array(np.zeros(16000, np.float32), 16000).shape
+        (97, 17)
+        """
         samples = smile_input(signal, sample_rate, min_samples=self.window)
         feats = self._get_smile()(samples, self.sample_rate)[0].T
-        return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
+        return np.ascontiguousarray(feats, dtype=np.float32)
 
-    def extract_file(self, path: str | PathLike) -> torch.Tensor:
+    def extract_file(self, path: str | PathLike) -> "torch.Tensor":
         """Read an audio file with :func:`~speechbrain_drnsa.features.audio.read_audio`, extract.
 
         Arguments
@@ -207,6 +221,7 @@ class OpenSmileLLD:
         if self._smile is None:
             import opensmile
 
+            skip_distribution_scan()
             smile = opensmile.Smile(
                 feature_set=str(self.config), feature_level=_LEVEL, options=_SINK_OPTIONS
             )
@@ -219,12 +234,12 @@ class OpenSmileLLD:
         return self._smile
 
 
-def smile_input(signal: torch.Tensor, sample_rate: int, min_samples: int) -> np.ndarray:
+def smile_input(signal: Any, sample_rate: int, min_samples: int) -> np.ndarray:
     """A signal as openSMILE reads it: mono, 16 kHz, zero-padded to ``min_samples``, clipped.
 
     Arguments
     ---------
-    signal : torch.Tensor
+    signal : torch.Tensor or numpy.ndarray
         ``(samples,)`` or ``(channels, samples)`` floats in [-1, 1]; channels are averaged.
     sample_rate : int
         Its sample rate in Hz; resampled to 16 kHz if different.
@@ -244,7 +259,7 @@ def smile_input(signal: torch.Tensor, sample_rate: int, min_samples: int) -> np.
 
     Example
     -------
-    >>> smile_input(torch.ones(2, 8000), 8000, min_samples=640).shape
+    >>> smile_input(np.ones((2, 8000), np.float32), 8000, min_samples=640).shape
     (16000,)
     """
     samples = _mono_float(signal)
@@ -259,18 +274,39 @@ def smile_input(signal: torch.Tensor, sample_rate: int, min_samples: int) -> np.
     return np.clip(samples, -1.0, _INT16_MAX)
 
 
+def skip_distribution_scan() -> None:
+    """Spare the first ``opensmile.Smile`` audobject's scan of every installed distribution.
+
+    audobject names the class of each object it builds after its distribution,
+    found with ``importlib.metadata.packages_distributions()``, which reads the
+    file list of every installed package (0.14 s of CPU here, among torch and
+    its kin; a sixth of a cold ``classify --backend onnx``) unless its cache
+    already holds the module. opensmile's distribution is opensmile: say so.
+    """
+    import audobject.core.utils
+
+    cache = getattr(audobject.core.utils, "PACKAGES_DISTRIBUTIONS", None)
+    if isinstance(cache, dict):
+        cache.setdefault("opensmile", ["opensmile"])
+
+
 def _without_buffer_settings(config: bytes) -> bytes:
     """Config text without its ``writer.levelconf.*`` lines, which size buffers, not values."""
     return re.sub(rb"(?m)^[ \t]*writer\.levelconf\.[^\n]*\n", b"", config)
 
 
-def _mono_float(signal: torch.Tensor) -> np.ndarray:
+def _mono_float(signal: Any) -> np.ndarray:
     """Check a ``(samples,)`` or ``(channels, samples)`` signal; average channels.
 
     numpy, not torch: torch's thread pool makes these tiny operations 100 times
     slower when other processes keep the cores busy.
     """
-    samples = torch.as_tensor(signal).detach().to("cpu", torch.float32).numpy()
+    if isinstance(signal, np.ndarray):
+        samples = signal.astype(np.float32, copy=False)
+    else:  # a tensor (perhaps on a GPU, perhaps with gradients) or a list
+        import torch
+
+        samples = torch.as_tensor(signal).detach().to("cpu", torch.float32).numpy()
     if samples.ndim == 2:
         if samples.shape[0] > 1:
             _log_once(f"averaging {samples.shape[0]}-channel audio to mono")

@@ -454,6 +454,10 @@ class SSLFeatures:
             return states[self.settings.layer].float().cpu().contiguous()
         return states.permute(1, 0, 2).flatten(1).float().cpu().contiguous()
 
+    def extract_array(self, signal: Any, sample_rate: int) -> np.ndarray:
+        """:meth:`extract` as a numpy array (the recognizer's feature path)."""
+        return self.extract(signal, sample_rate).numpy()
+
     def extract_file(self, path: str | PathLike) -> torch.Tensor:
         """Read an audio file and extract its frames (see :meth:`extract`)."""
         signal, sample_rate = read_audio(path)
@@ -500,6 +504,10 @@ class WaveformFrames:
         """``(samples, 1)`` float32 at 16 kHz (at least 25 ms, zero-padded)."""
         samples = smile_input(signal, sample_rate, min_samples=400)
         return torch.from_numpy(np.ascontiguousarray(samples[:, None], dtype=np.float32))
+
+    def extract_array(self, signal: Any, sample_rate: int) -> np.ndarray:
+        """:meth:`extract` as a numpy array (the recognizer's feature path)."""
+        return self.extract(signal, sample_rate).numpy()
 
     def extract_file(self, path: str | PathLike) -> torch.Tensor:
         """Read an audio file and return its waveform frames."""

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import opensmile
 
+from speechbrain_drnsa.features.opensmile import skip_distribution_scan
+
 __all__ = ["FEATURE_SETS", "OpenSmileStockSet"]
 
 #: openSMILE's stock sets by name.
@@ -65,6 +67,7 @@ class OpenSmileStockSet:
 
     def _get_smile(self) -> opensmile.Smile:
         if self._smile is None:
+            skip_distribution_scan()
             self._smile = opensmile.Smile(
                 feature_set=FEATURE_SETS[self.feature_set], feature_level=self.level
             )

@@ -111,7 +111,7 @@ def explain_file(
     recognizer._check_speaker(speaker)
     extractor = recognizer.extractor
     segments = [
-        (s.start_s, s.end_s, extractor.extract(s.signal, s.sample_rate),
+        (s.start_s, s.end_s, extractor.extract_array(s.signal, s.sample_rate),
          recognizer._functionals_of([s.signal], s.sample_rate))
         for s in read_windows(path, window_s, hop_s)
     ]
@@ -124,9 +124,9 @@ def explain_file(
     ]
     probabilities = np.mean([w.probabilities for w in windows], axis=0)
     signal, rate = read_audio(path)
-    llds = segments[0][2] if len(segments) == 1 else extractor.extract(signal, rate)
+    llds = segments[0][2] if len(segments) == 1 else extractor.extract_array(signal.numpy(), rate)
     return Explanation(
-        str(path), rate, signal.numpy(), llds.numpy(), extractor.feature_names,
+        str(path), rate, signal.numpy(), llds, extractor.feature_names,
         extractor.hop / extractor.sample_rate, recognizer.labels,
         recognizer.labels[int(probabilities.argmax())], probabilities.tolist(), windows,
     )
@@ -135,7 +135,7 @@ def explain_file(
 def _explain_window(
     recognizer: EmotionRecognizer,
     span_s: tuple[float, float],
-    feats: torch.Tensor,
+    feats: np.ndarray,
     functionals: list[torch.Tensor] | None,
     speaker: str | None,
     statistics: object,
@@ -143,7 +143,7 @@ def _explain_window(
     frame_s: float,
 ) -> WindowExplanation:
     """One window through every fold, in explicit attention mode."""
-    padded, lengths = recognizer._standardized([feats], speaker, statistics)
+    padded, lengths = recognizer._on_device(*recognizer._standardized([feats], speaker, statistics))
     inputs = recognizer._fold_inputs(padded, lengths, functionals, speaker)
     probs, weights = [], []
     with torch.no_grad():

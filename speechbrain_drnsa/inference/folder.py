@@ -17,18 +17,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ruamel.yaml
-import safetensors.torch
-import torch
-from torch import nn
 
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.inference.architecture import build_from_spec
 from speechbrain_drnsa.inference.inputs import (
     check_config, check_finite_tensors, check_yaml_text, one_line, quoted, read_text,
 )
+
+if TYPE_CHECKING:  # imported by load_model_folder: read_model_folder (ONNX) needs no torch
+    import torch
+    from torch import nn
 
 __all__ = [
     "CONFIG_NAME",
@@ -92,9 +92,9 @@ class ModelFolder:
     path: Path
     config: dict[str, Any]
     labels: list[str]
-    models: list[nn.Module]
-    normalizers: list[nn.Module]
-    functionals_normalizers: list[nn.Module] = field(default_factory=list)
+    models: list["nn.Module"]
+    normalizers: list["nn.Module"]
+    functionals_normalizers: list["nn.Module"] = field(default_factory=list)
 
 
 def check_folder(folder: str | PathLike, root: str | PathLike | None = None) -> Path:
@@ -320,6 +320,10 @@ def load_model_folder(
         weights that do not fit the config (naming the tensors) or labels that
         do not match the output size.
     """
+    import safetensors.torch
+
+    from speechbrain_drnsa.inference.architecture import build_from_spec
+
     checked = read_model_folder(folder, root)
     folder, config, labels = checked.path, checked.config, checked.labels
     weights_path = folder / WEIGHTS_NAME
@@ -331,7 +335,7 @@ def load_model_folder(
         ) from None
     check_finite_tensors(tensors, weights_path)
     parts = [part for part in _PARTS if part in config]
-    built: dict[str, list[nn.Module]] = {part: [] for part in parts}
+    built: dict[str, list[Any]] = {part: [] for part in parts}
     for fold in config["folds"]:
         for part in parts:
             module = build_from_spec(config[part], folder / CONFIG_NAME, part)
@@ -363,8 +367,10 @@ def _refuse_tags(node: Any, path: Path) -> None:
 
 
 def _load_part(
-    module: nn.Module, tensors: Mapping[str, torch.Tensor], prefix: str, path: Path
+    module: "nn.Module", tensors: Mapping[str, "torch.Tensor"], prefix: str, path: Path
 ) -> None:
+    import torch
+
     # tensors only: the normaliser's per-speaker extra state is not part of a model folder
     own = {n: t for n, t in module.state_dict().items() if isinstance(t, torch.Tensor)}
     given = {n.removeprefix(prefix): t for n, t in tensors.items() if n.startswith(prefix)}
@@ -389,7 +395,9 @@ def _load_part(
     module.load_state_dict(given, strict=False)  # every tensor checked just above
 
 
-def _check_output_size(model: nn.Module, labels: list[str], path: Path) -> None:
+def _check_output_size(model: "nn.Module", labels: list[str], path: Path) -> None:
+    from torch import nn
+
     outputs = [m.out_features for m in model.modules() if isinstance(m, nn.Linear)][-1:]
     if outputs and outputs[0] != len(labels):
         raise InputFileError(

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from speechbrain_drnsa.features.functionals import OpenSmileFunctionals
-from speechbrain_drnsa.features.normalize import FeatureNormalizer
+from speechbrain_drnsa.features.statistics import FeatureStatistics
 
 __all__ = ["FunctionalsInput"]
 
@@ -35,6 +35,7 @@ class FunctionalsInput:
 
     Example
     -------
+    >>> from speechbrain_drnsa.features.normalize import FeatureNormalizer
     >>> norm = FeatureNormalizer(88).fit([torch.randn(4, 88)])
     >>> inputs = FunctionalsInput({"feature_set": "eGeMAPSv02", "size": 88}, [norm], False)
     >>> vector = inputs.extract(torch.randn(8000) * 0.1, 16000)
@@ -49,7 +50,7 @@ class FunctionalsInput:
         self.size = int(config["size"])
         self.normalizers = list(normalizers)
         self.per_speaker = per_speaker
-        self.speakers: dict[str, FeatureNormalizer] = {}
+        self.speakers: dict[str, FeatureStatistics] = {}
 
     def extract(self, signal: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """``(1, size)`` functionals of one signal."""
@@ -57,7 +58,8 @@ class FunctionalsInput:
 
     def enrol(self, speaker: str, vectors: Iterable[torch.Tensor]) -> None:
         """Keep a speaker's functionals statistics (several utterances' vectors)."""
-        self.speakers[speaker] = FeatureNormalizer(self.size).fit(vectors)
+        self.speakers[speaker] = FeatureStatistics.fit(
+            (vector.cpu().numpy() for vector in vectors), self.size)
 
     def batch(self, vectors: Sequence[torch.Tensor], speaker: str | None) -> list[torch.Tensor]:
         """Each fold's normalised ``(batch, size)`` functionals of the utterances' vectors.
@@ -74,6 +76,6 @@ class FunctionalsInput:
                     "this model standardises utterance functionals per speaker: enrol the "
                     "speaker first (EmotionRecognizer.enrol, or classify --speaker-dir)"
                 )
-            x = self.speakers[speaker](x.unsqueeze(1))[:, 0]
+            x = torch.from_numpy(self.speakers[speaker](x.cpu().numpy()))
         device = self.normalizers[0].mean.device
         return [norm(x.unsqueeze(1).to(device))[:, 0] for norm in self.normalizers]

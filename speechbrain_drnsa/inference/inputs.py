@@ -25,14 +25,16 @@ import math
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ruamel.yaml
-import torch
 from ruamel.yaml import events
 
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.stock_sets import FEATURE_SETS
+
+if TYPE_CHECKING:  # imported where tensors are checked: the ONNX path imports no torch
+    import torch
 
 __all__ = [
     "MAX_OVERLAP",
@@ -136,7 +138,7 @@ def check_window(window_s: float, hop_s: float | None = None) -> tuple[float, fl
     return float(window_s), float(hop_s)
 
 
-def check_device(device: str | torch.device) -> torch.device:
+def check_device(device: "str | torch.device") -> "torch.device":
     """A torch device that exists here.
 
     Example
@@ -148,6 +150,8 @@ def check_device(device: str | torch.device) -> torch.device:
     ...
     ValueError: device 'gpu' is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')
     """
+    import torch
+
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError):
@@ -164,7 +168,7 @@ def check_device(device: str | torch.device) -> torch.device:
     return device
 
 
-def batch_signals(wavs: Any, wav_lens: Any = None) -> list[torch.Tensor]:
+def batch_signals(wavs: Any, wav_lens: Any = None) -> list["torch.Tensor"]:
     """Each utterance of a padded batch as a mono float32 CPU signal, its padding cut off.
 
     Arguments
@@ -190,6 +194,7 @@ def batch_signals(wavs: Any, wav_lens: Any = None) -> list[torch.Tensor]:
 
     Example
     -------
+    >>> import torch
     >>> [s.shape for s in batch_signals(torch.zeros(2, 1600, 2), torch.tensor([1.0, 0.5]))]
     [torch.Size([1600]), torch.Size([800])]
     >>> batch_signals(torch.zeros(1, 1600, dtype=torch.int16))
@@ -197,6 +202,8 @@ def batch_signals(wavs: Any, wav_lens: Any = None) -> list[torch.Tensor]:
     ...
     TypeError: wavs are torch.int16: expected float samples in [-1, 1] (int16 PCM: ...
     """
+    import torch
+
     if not isinstance(wavs, torch.Tensor):
         raise TypeError(f"wavs must be a torch.Tensor, got {type(wavs).__name__}")
     if not wavs.is_floating_point():
@@ -462,11 +469,12 @@ def _check_ssl_record(ssl: Any, path: str | PathLike) -> None:
                              "revision and layer (a number or weighted) of a frozen SSL model")
 
 
-def check_finite_tensors(tensors: Mapping[str, torch.Tensor], path: str | PathLike) -> None:
+def check_finite_tensors(tensors: Mapping[str, "torch.Tensor"], path: str | PathLike) -> None:
     """Refuse weights holding NaN or infinite values, naming the tensors.
 
     Example
     -------
+    >>> import torch
     >>> check_finite_tensors({"w": torch.tensor([1.0, float("nan")])}, "model.safetensors")
     Traceback (most recent call last):
     ...
@@ -478,7 +486,9 @@ def check_finite_tensors(tensors: Mapping[str, torch.Tensor], path: str | PathLi
         raise InputFileError(path, f"NaN or infinite values in {quoted(sorted(bad))}")
 
 
-def _relative_lengths(wav_lens: Any, batch: int) -> torch.Tensor:
+def _relative_lengths(wav_lens: Any, batch: int) -> "torch.Tensor":
+    import torch
+
     if wav_lens is None:
         return torch.ones(batch)
     lens = torch.as_tensor(wav_lens).detach().to("cpu", torch.float64).flatten()
@@ -492,6 +502,8 @@ def _relative_lengths(wav_lens: Any, batch: int) -> torch.Tensor:
 
 
 def _backend_available(kind: str) -> bool:
+    import torch
+
     for home in (torch, torch.backends):  # torch.xpu.is_available, torch.backends.mps...
         is_available = getattr(getattr(home, kind, None), "is_available", None)
         if is_available is not None:

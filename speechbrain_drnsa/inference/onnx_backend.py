@@ -2,12 +2,17 @@
 
 :class:`OnnxEnsemble` loads the graph written by
 :func:`~speechbrain_drnsa.inference.onnx_export.export_onnx` from its bytes and
-runs it on numpy arrays: no torch module is built. An ONNX file may point to
-external tensor files by path (``external_data``); ONNX Runtime would read
-whatever file such a path names, so a graph that refers to any is refused, and
-the session is made from the file's bytes, with no folder to resolve paths in.
-Labels and folds written into the graph's metadata at export must match the
-folder's ``hyperparams.yaml``.
+runs it on numpy arrays: no torch module is built, and neither torch nor the
+``onnx`` package is imported. An ONNX file may point to external tensor files
+by path (``external_data``); ONNX Runtime would read whatever file such a path
+names, even for a session made from bytes (it looks in the working folder), so
+a graph that refers to any is refused before ONNX Runtime reads it, and the
+session is made from the file's bytes. The check reads the protobuf wire
+format along the paths of ``onnx.proto`` that lead to tensors
+(:func:`has_external_data`): importing ``onnx`` to walk the parsed graph costs
+more than half a second, most of a cold ``classify``'s start. Labels and folds
+written into the graph's metadata at export must match the folder's
+``hyperparams.yaml``.
 """
 
 import json
@@ -20,10 +25,24 @@ import numpy as np
 
 from speechbrain_drnsa.errors import InputFileError
 
-__all__ = ["OnnxEnsemble"]
+__all__ = ["OnnxEnsemble", "has_external_data"]
 
 _INPUTS = ["feats", "lengths"]
 _OUTPUTS = ["logits"]
+# onnx.proto's field numbers on every path from a ModelProto to a TensorProto
+_TENSOR_PATHS = {
+    "ModelProto": {7: "GraphProto", 20: "TrainingInfoProto", 25: "FunctionProto"},
+    "GraphProto": {1: "NodeProto", 5: "TensorProto", 15: "SparseTensorProto"},
+    "NodeProto": {5: "AttributeProto"},
+    "AttributeProto": {5: "TensorProto", 6: "GraphProto", 10: "TensorProto", 11: "GraphProto",
+                       22: "SparseTensorProto", 23: "SparseTensorProto"},
+    "SparseTensorProto": {1: "TensorProto", 2: "TensorProto"},
+    "FunctionProto": {7: "NodeProto", 11: "AttributeProto"},
+    "TrainingInfoProto": {1: "GraphProto", 2: "GraphProto"},
+}
+# TensorProto.external_data, TensorProto.data_location and its value EXTERNAL
+_EXTERNAL_DATA, _DATA_LOCATION, _EXTERNAL = 13, 14, 1
+_VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
 
 
 class OnnxEnsemble:
@@ -43,7 +62,7 @@ class OnnxEnsemble:
     Raises
     ------
     ImportError
-        Without ``onnx`` and ``onnxruntime`` (``pip install 'speechbrain-drnsa[onnx]'``).
+        Without ``onnxruntime`` (``pip install 'speechbrain-drnsa[onnx]'``).
     InputFileError
         For a missing or unreadable graph, external tensor data, other inputs
         or outputs than ``model.onnx``'s, or labels and folds that differ.
@@ -62,37 +81,39 @@ class OnnxEnsemble:
         num_threads: int | None = None,
     ):
         try:
-            import onnx
             import onnxruntime
         except ImportError as err:
             raise ImportError(
-                f"the ONNX backend needs onnx and onnxruntime: pip install "
-                f"'speechbrain-drnsa[onnx]' ({err})"
+                f"the ONNX backend needs onnxruntime: pip install 'speechbrain-drnsa[onnx]' "
+                f"({err})"
             ) from None
         self.path = Path(path)
         if not self.path.is_file():
             raise InputFileError(self.path, "missing: export the model with --onnx")
         model_bytes = self.path.read_bytes()
         try:
-            model = onnx.load_from_string(model_bytes)
-        except Exception as err:  # noqa: BLE001 - protobuf raises several kinds
+            external = has_external_data(model_bytes)
+        except (ValueError, RecursionError) as err:
             raise InputFileError(self.path, f"not a readable ONNX graph ({err})") from None
-        if any(_is_external(t) for t in _tensors(model.graph)):
+        if external:
             raise InputFileError(
                 self.path, "refers to external tensor data (files by path), refused"
             )
-        metadata = {prop.key: prop.value for prop in model.metadata_props}
-        self._check(model, metadata, list(labels), list(folds))
-        self.labels = list(labels)
-        #: Input LLD frames per output frame of the encoder (4 for the DRN).
-        self.total_stride = int(metadata["total_stride"])
         options = onnxruntime.SessionOptions()
         if num_threads is not None:
             options.intra_op_num_threads = num_threads
             options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(
-            model_bytes, options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = onnxruntime.InferenceSession(
+                model_bytes, options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:  # noqa: BLE001 - ONNX Runtime raises several kinds
+            raise InputFileError(self.path, f"not a readable ONNX graph ({err})") from None
+        metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self._check(metadata, list(labels), list(folds))
+        self.labels = list(labels)
+        #: Input LLD frames per output frame of the encoder (4 for the DRN).
+        self.total_stride = int(metadata["total_stride"])
 
     def logits(self, feats: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Every fold's logits.
@@ -132,11 +153,9 @@ class OnnxEnsemble:
         exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
         return (exp / exp.sum(axis=-1, keepdims=True)).mean(axis=1)
 
-    def _check(
-        self, model: Any, metadata: dict[str, str], labels: list[str], folds: list[int]
-    ) -> None:
-        inputs = [i.name for i in model.graph.input]
-        outputs = [o.name for o in model.graph.output]
+    def _check(self, metadata: dict[str, str], labels: list[str], folds: list[int]) -> None:
+        inputs = [i.name for i in self.session.get_inputs()]
+        outputs = [o.name for o in self.session.get_outputs()]
         if inputs != _INPUTS or outputs != _OUTPUTS:
             raise InputFileError(
                 self.path, f"inputs {inputs} and outputs {outputs}; expected {_INPUTS} and "
@@ -157,21 +176,85 @@ class OnnxEnsemble:
             )
 
 
-def _tensors(graph: Any) -> Iterator[Any]:
-    """Every tensor of a graph, its nodes' attributes and subgraphs included."""
-    yield from graph.initializer
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-            if attribute.HasField("g"):
-                yield from _tensors(attribute.g)
-            for subgraph in attribute.graphs:
-                yield from _tensors(subgraph)
+def has_external_data(model: bytes) -> bool:
+    """Whether any tensor of a serialised ONNX model refers to external data.
+
+    Reads the protobuf wire format along ``onnx.proto``'s paths to tensors
+    (graphs, subgraphs of attributes, sparse tensors, functions, training
+    graphs) and looks for ``TensorProto.external_data`` or ``data_location =
+    EXTERNAL``, without parsing the rest. Malformed bytes raise.
+
+    Arguments
+    ---------
+    model : bytes
+        A ``ModelProto``, as in a ``.onnx`` file.
+
+    Returns
+    -------
+    bool
+        True when ONNX Runtime would read tensor data from a file by path.
+
+    Raises
+    ------
+    ValueError
+        For bytes that are not a protobuf message.
+
+    Example
+    -------
+    >>> tensor = bytes([0x08, 0x01, 0x70, 0x01])  # dims: [1], data_location: EXTERNAL
+    >>> graph = bytes([0x2A, len(tensor)]) + tensor  # initializer
+    >>> has_external_data(bytes([0x3A, len(graph)]) + graph)  # ModelProto.graph
+    True
+    >>> has_external_data(bytes([0x3A, 2, 0x2A, 0]))  # an initializer without it
+    False
+    """
+    return _refers_to_external(memoryview(model), "ModelProto")
 
 
-def _is_external(tensor: Any) -> bool:
-    import onnx
+def _refers_to_external(message: memoryview, kind: str) -> bool:
+    for number, wire, value in _fields(message):
+        if kind == "TensorProto":
+            # an enum is read as int32: any varint whose low 32 bits say EXTERNAL
+            if number == _EXTERNAL_DATA or (number == _DATA_LOCATION and wire == _VARINT
+                                            and value & 0xFFFFFFFF == _EXTERNAL):
+                return True
+        elif wire == _LENGTH_DELIMITED and number in _TENSOR_PATHS[kind]:
+            if _refers_to_external(value, _TENSOR_PATHS[kind][number]):
+                return True
+    return False
 
-    return tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data) > 0
+
+def _fields(message: memoryview) -> Iterator[tuple[int, int, Any]]:
+    """``(field number, wire type, value)`` of each field of a protobuf message."""
+    position = 0
+    while position < len(message):
+        key, position = _varint(message, position)
+        number, wire = key >> 3, key & 7
+        value = None
+        if wire == _VARINT:
+            value, position = _varint(message, position)
+        elif wire == _FIXED64:
+            position += 8
+        elif wire == _FIXED32:
+            position += 4
+        elif wire == _LENGTH_DELIMITED:
+            size, position = _varint(message, position)
+            value, position = message[position : position + size], position + size
+        else:
+            raise ValueError(f"protobuf wire type {wire} (groups) at byte {position}")
+        if number == 0 or position > len(message):
+            raise ValueError(f"not a protobuf message (field {number}, byte {position})")
+        yield number, wire, value
+
+
+def _varint(message: memoryview, position: int) -> tuple[int, int]:
+    value = 0
+    for shift in range(0, 70, 7):
+        if position >= len(message):
+            raise ValueError("protobuf message cut short")
+        byte = message[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+    raise ValueError("protobuf varint longer than 10 bytes")

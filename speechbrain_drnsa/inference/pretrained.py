@@ -14,9 +14,7 @@ of a ``TypeError`` (docs/inference.md lists the differences).
 
 import copy
 from os import PathLike
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from speechbrain_drnsa.features.audio import read_audio
 from speechbrain_drnsa.features.resample import resample
@@ -24,9 +22,12 @@ from speechbrain_drnsa.inference.folder import CONFIG_NAME, load_model_folder, r
 from speechbrain_drnsa.inference.hub import resolve_source
 from speechbrain_drnsa.inference.inputs import check_device
 
+if TYPE_CHECKING:  # imported where tensors are made: the ONNX path imports no torch
+    import torch
+
 __all__ = ["PretrainedInterface", "placed"]
 
-_RUN_OPTS = ("device", "precision")
+_RUN_OPTS = ("device", "precision", "num_threads")
 _REFUSED = {
     "pymodule_file": "a model folder holds no code, and none is ever run",
     "use_auth_token": "log in with `huggingface-cli login` or set HF_TOKEN instead",
@@ -45,7 +46,7 @@ _HARMLESS = {"pymodule_file": "custom.py", "use_auth_token": False, "token": Non
 class PretrainedInterface:
     """The calls of SpeechBrain's ``Pretrained`` for a recognizer of a model folder.
 
-    A subclass takes ``(folder, device=..., backend=..., precision=...)`` and
+    A subclass takes ``(folder, device=..., backend=..., num_threads=..., precision=...)`` and
     defines ``classify_batch``, ``models``, ``normalizers``, ``functionals``,
     ``extractor``, ``onnx``, ``dtype`` and ``device``.
     """
@@ -77,7 +78,8 @@ class PretrainedInterface:
         savedir : str or PathLike, optional
             Hub cache folder for a hub id.
         run_opts : dict, optional
-            ``{"device": "cuda:0", "precision": "bf16"}``; CPU and fp32 by default.
+            ``{"device": "cuda:0", "precision": "bf16"}``; CPU and fp32 by default;
+            ``"num_threads"``: ONNX Runtime's threads (``backend="onnx"``).
         revision : str, optional
             Hub branch, tag or commit.
         backend : str
@@ -129,11 +131,12 @@ class PretrainedInterface:
             load(folder, root),
             device=run_opts.get("device", "cpu"),
             backend=backend,
+            num_threads=run_opts.get("num_threads"),
             precision=run_opts.get("precision", "fp32"),
         )
 
     def load_audio(self, path: str | PathLike, savedir: str | PathLike | None = None
-                   ) -> torch.Tensor:
+                   ) -> "torch.Tensor":
         """Read a local audio file as the model takes it: mono, at its sample rate, on its device.
 
         Arguments
@@ -148,6 +151,8 @@ class PretrainedInterface:
         torch.Tensor
             ``(time,)`` float32, ready for ``classify_batch(signal.unsqueeze(0))``.
         """
+        import torch
+
         if savedir is not None:
             raise ValueError("load_audio reads local files only: savedir is not used")
         signal, rate = read_audio(path)
@@ -156,7 +161,7 @@ class PretrainedInterface:
         signal = torch.from_numpy(resample(signal.numpy(), rate, target))
         return signal.to(self.device)
 
-    def to(self, device: str | torch.device) -> Any:
+    def to(self, device: "str | torch.device") -> Any:
         """Move the models to ``device`` (features stay on the CPU); returns the recognizer."""
         device = check_device(device)
         if self.onnx is not None and device.type != "cpu":
@@ -169,17 +174,17 @@ class PretrainedInterface:
         self.device = device
         return self
 
-    def forward(self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None) -> tuple:
+    def forward(self, wavs: "torch.Tensor", wav_lens: "torch.Tensor | None" = None) -> tuple:
         """Classify a batch, as ``EncoderClassifier.forward``: :meth:`classify_batch`."""
         return self.classify_batch(wavs, wav_lens)
 
-    def __call__(self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None) -> tuple:
+    def __call__(self, wavs: "torch.Tensor", wav_lens: "torch.Tensor | None" = None) -> tuple:
         return self.forward(wavs, wav_lens)
 
 
 def placed(
-    module: torch.nn.Module, device: torch.device, dtype: torch.dtype | None = None
-) -> torch.nn.Module:
+    module: "torch.nn.Module", device: "torch.device", dtype: "torch.dtype | None" = None
+) -> "torch.nn.Module":
     """``module`` on ``device`` (and ``dtype``): a copy when it moves.
 
     ``.to`` works in place, and a loaded folder's modules may be shared by
@@ -187,6 +192,7 @@ def placed(
 
     Example
     -------
+    >>> import torch
     >>> layer = torch.nn.Linear(2, 2)
     >>> placed(layer, torch.device("cpu")) is layer, placed(layer, torch.device("cpu"),
     ...                                                     torch.bfloat16) is layer

@@ -19,20 +19,24 @@ stand-in for a speaker's (the training statistics would feed the model raw,
 unstandardised LLDs it never saw); this is logged once. A model trained
 without them refuses a speaker rather than ignore it. Inputs are checked by
 :mod:`~speechbrain_drnsa.inference.inputs`, shared with the command line.
+
+Files are read, their features extracted and standardised in numpy, and
+tensors are made only for the torch models: the ONNX backend never imports
+torch (a cold ``classify --backend onnx`` starts in a fraction of the time;
+BENCHMARKS.md), and both backends share every step before the model.
 """
 
 import logging
 from collections.abc import Iterable, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from speechbrain_drnsa.errors import InputFileError
-from speechbrain_drnsa.features.normalize import FeatureNormalizer
 from speechbrain_drnsa.features.lld_sets import frame_extractor
-from speechbrain_drnsa.inference.functionals_input import FunctionalsInput
+from speechbrain_drnsa.features.statistics import FeatureStatistics
 from speechbrain_drnsa.inference.folder import ONNX_NAME, ModelFolder
 from speechbrain_drnsa.inference.inputs import (
     batch_signals, check_device, check_window, signal_warnings,
@@ -43,12 +47,15 @@ from speechbrain_drnsa.inference.vad import SegmentLengths, load_vad, speech_seg
 from speechbrain_drnsa.inference.windows import (
     FileFeatures, FileResult, Segment, WindowResult, read_spans, read_windows,
 )
-from speechbrain_drnsa.lobes import DRNEncoder
+
+if TYPE_CHECKING:  # imported by the torch backend only
+    import torch
 
 __all__ = ["EmotionRecognizer"]
 
 logger = logging.getLogger(__name__)
-_PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+# precision -> torch dtype name
+_PRECISIONS = {"fp32": "float32", "bf16": "bfloat16"}
 
 
 class EmotionRecognizer(PretrainedInterface):
@@ -57,9 +64,10 @@ class EmotionRecognizer(PretrainedInterface):
     Arguments
     ---------
     folder : ModelFolder
-        From :func:`~speechbrain_drnsa.inference.folder.load_model_folder`.
+        From :func:`~speechbrain_drnsa.inference.folder.load_model_folder`
+        (:func:`~speechbrain_drnsa.inference.folder.read_model_folder` for ``"onnx"``).
     device : str
-        Torch device of the models (features are computed on the CPU).
+        Torch device of the models (features are computed on the CPU); ``"cpu"`` for ONNX.
     backend : str
         ``"torch"`` (the folder's models) or ``"onnx"`` (its ``model.onnx``, on
         the CPU; needs the ``onnx`` extra; no torch model is built).
@@ -92,13 +100,18 @@ class EmotionRecognizer(PretrainedInterface):
             raise ValueError(f"precision must be one of {sorted(_PRECISIONS)}, got {precision!r}")
         if precision != "fp32" and backend != "torch":
             raise ValueError(f"precision {precision!r} needs the torch backend; ONNX runs fp32")
-        #: Dtype of the torch models' weights and inputs.
-        self.dtype = _PRECISIONS[precision]
+        if backend == "onnx" and str(device).partition(":")[0] != "cpu":
+            raise ValueError(f"the ONNX backend runs on the CPU, not {str(device)!r}")
         self.folder = folder
         self.backend = backend
-        self.device = check_device(device)
-        if backend == "onnx" and self.device.type != "cpu":
-            raise ValueError(f"the ONNX backend runs on the CPU, not {str(self.device)!r}")
+        #: Dtype of the torch models' weights and inputs (None: ONNX, no torch models).
+        self.dtype = None
+        #: Device of the torch models (``"cpu"`` on the ONNX backend, which imports no torch).
+        self.device: Any = "cpu"
+        if backend == "torch":
+            import torch
+
+            self.dtype, self.device = getattr(torch, _PRECISIONS[precision]), check_device(device)
         self.labels = list(folder.labels)
         self.onnx = None
         if backend == "onnx":
@@ -109,8 +122,8 @@ class EmotionRecognizer(PretrainedInterface):
             )
         torch_folds = folder.models if self.onnx is None else []
         self.models = [_for_inference(model, self.device, self.dtype) for model in torch_folds]
-        self.normalizers = [placed(norm, self.device) for norm in folder.normalizers][
-            : len(torch_folds)]
+        self.normalizers = [placed(norm, self.device)
+                            for norm in folder.normalizers[: len(torch_folds)]]
         #: LLD frames per encoder output frame: shorter audio gets a warning.
         self.total_stride = (
             self.onnx.total_stride if self.onnx else self.models[0].encoder.total_stride
@@ -122,12 +135,14 @@ class EmotionRecognizer(PretrainedInterface):
         # an SSL front end's weights come from its own source (hub or local folder), never
         # from the model folder
         self.extractor = frame_extractor(features.get("feature_set"), features.get("ssl"))
-        self.speakers: dict[str, FeatureNormalizer] = {}
+        self.speakers: dict[str, FeatureStatistics] = {}
         #: A fusion model's second input (None: LLDs only).
         self.functionals = None
         if folder.config.get("functionals"):
             if self.onnx is not None:
                 raise ValueError("the ONNX backend does not take utterance functionals: use torch")
+            from speechbrain_drnsa.inference.functionals_input import FunctionalsInput
+
             self.functionals = FunctionalsInput(
                 folder.config["functionals"],
                 [placed(norm, self.device) for norm in folder.functionals_normalizers],
@@ -146,8 +161,9 @@ class EmotionRecognizer(PretrainedInterface):
             )
 
     def classify_batch(
-        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None, speaker: str | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+        self, wavs: "torch.Tensor", wav_lens: "torch.Tensor | None" = None,
+        speaker: str | None = None,
+    ) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor", list[str]]:
         """Classify a padded batch of 16 kHz waveforms.
 
         Arguments
@@ -172,20 +188,24 @@ class EmotionRecognizer(PretrainedInterface):
         text_lab : list of str
             Its label.
         """
+        import torch
+
         self._check_speaker(speaker)
-        signals, rate = batch_signals(wavs, wav_lens), self.extractor.sample_rate
-        feats = [self.extractor.extract(signal, rate) for signal in signals]
+        rate = self.extractor.sample_rate
+        signals = [signal.numpy() for signal in batch_signals(wavs, wav_lens)]
+        feats = [self.extractor.extract_array(signal, rate) for signal in signals]
         for i, (signal, frames) in enumerate(zip(signals, feats)):
             for warning in self._warnings(f"wavs[{i}]", signal, frames.shape[0], rate):
                 logger.warning(warning)
         out_prob = self._probabilities(
             feats, speaker, functionals=self._functionals_of(signals, rate)
         )
-        return self._decide(out_prob)
+        return self._decide(torch.from_numpy(out_prob))
 
     def encode_batch(
-        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None, speaker: str | None = None
-    ) -> torch.Tensor:
+        self, wavs: "torch.Tensor", wav_lens: "torch.Tensor | None" = None,
+        speaker: str | None = None,
+    ) -> "torch.Tensor":
         """Utterance embeddings: the LSTM-pooled vector of every fold's model.
 
         The folds' models are trained separately, so their embedding spaces
@@ -204,10 +224,13 @@ class EmotionRecognizer(PretrainedInterface):
         """
         if self.onnx is not None:
             raise ValueError("encode_batch needs the torch backend: model.onnx outputs logits")
+        import torch
+
         self._check_speaker(speaker)
         rate = self.extractor.sample_rate
-        feats = [self.extractor.extract(signal, rate) for signal in batch_signals(wavs, wav_lens)]
-        feats, lengths = self._standardized(feats, speaker)
+        feats = [self.extractor.extract_array(signal.numpy(), rate)
+                 for signal in batch_signals(wavs, wav_lens)]
+        feats, lengths = self._on_device(*self._standardized(feats, speaker))
         with torch.inference_mode():
             embeddings = [
                 model.pooling(*model.encoder(*inputs)).float()
@@ -217,7 +240,7 @@ class EmotionRecognizer(PretrainedInterface):
 
     def classify_file(
         self, path: str | PathLike, speaker: str | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+    ) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor", list[str]]:
         """Classify one audio file (any rate, any channels; long files in windows).
 
         Arguments
@@ -233,6 +256,8 @@ class EmotionRecognizer(PretrainedInterface):
             ``(out_prob (1, classes), score (1,), index (1,), text_lab [label])``
             as :meth:`classify_batch`; long files: mean of the windows'.
         """
+        import torch
+
         result = self.classify_windows(path, speaker=speaker)
         for warning in result.warnings:  # the tuple has no room for them
             logger.warning(warning)
@@ -337,8 +362,8 @@ class EmotionRecognizer(PretrainedInterface):
         """The features of each piece (window or speech segment) of a file."""
         windows, peak, rate = [], 0.0, None
         for segment in pieces:
-            peak, rate = max(peak, float(segment.signal.abs().max())), segment.sample_rate
-            feats = self.extractor.extract(segment.signal, segment.sample_rate)
+            peak, rate = max(peak, float(np.abs(segment.signal).max())), segment.sample_rate
+            feats = self.extractor.extract_array(segment.signal, segment.sample_rate)
             vectors = self._functionals_of([segment.signal], segment.sample_rate)
             windows.append((segment.start_s, segment.end_s, feats, vectors))
         return FileFeatures(str(path), windows, peak, rate)
@@ -362,12 +387,12 @@ class EmotionRecognizer(PretrainedInterface):
         for start, end, feats, vectors in segments:
             probs = self._probabilities([feats], speaker, statistics, vectors)[0]
             windows.append(WindowResult(start, end, *self._best(probs), probs.tolist()))
-        probs = torch.tensor([w.probabilities for w in windows])
+        probs = np.array([w.probabilities for w in windows], dtype=np.float32)
         if weighted:
-            weights = torch.tensor([w.end_s - w.start_s for w in windows])
-            mean = (probs * weights[:, None]).sum(dim=0) / weights.sum()
+            weights = np.array([w.end_s - w.start_s for w in windows], dtype=np.float32)
+            mean = (probs * weights[:, None]).sum(axis=0) / weights.sum()
         else:
-            mean = probs.mean(dim=0)
+            mean = probs.mean(axis=0)
         return FileResult(str(path), *self._best(mean), mean.tolist(), windows, warnings)
 
     def enrol(self, speaker: str, files: str | PathLike | Iterable[str | PathLike]) -> int:
@@ -403,8 +428,8 @@ class EmotionRecognizer(PretrainedInterface):
         windows = [window for file in files for window in file.windows]
         if not windows:
             raise ValueError(f"no audio to enrol speaker {speaker!r} with")
-        self.speakers[speaker] = FeatureNormalizer(len(self.extractor.feature_names)).fit(
-            feats for _, _, feats, _ in windows
+        self.speakers[speaker] = FeatureStatistics.fit(
+            (feats for _, _, feats, _ in windows), len(self.extractor.feature_names)
         )
         if self.functionals is not None:  # one vector per file window, as per utterance
             self.functionals.enrol(speaker, (vectors[0] for _, _, _, vectors in windows))
@@ -423,9 +448,9 @@ class EmotionRecognizer(PretrainedInterface):
             self.functionals.speakers.update(functionals)
         return sorted(self.speakers)
 
-    def _warnings(self, name: str, signal: torch.Tensor, frames: int, rate: int) -> list[str]:
-        return signal_warnings(name, float(signal.abs().max()), frames, self.total_stride,
-                               rate, self.extractor.sample_rate, signal.numel() / rate)
+    def _warnings(self, name: str, signal: np.ndarray, frames: int, rate: int) -> list[str]:
+        return signal_warnings(name, float(np.abs(signal).max()), frames, self.total_stride,
+                               rate, self.extractor.sample_rate, signal.size / rate)
 
     def _check_speaker(self, speaker: str | None) -> None:
         if speaker is not None and not self.speaker_normalization:
@@ -435,63 +460,74 @@ class EmotionRecognizer(PretrainedInterface):
             )
 
     def _functionals_of(
-        self, signals: Sequence[torch.Tensor], rate: int
-    ) -> list[torch.Tensor] | None:
+        self, signals: Sequence[np.ndarray], rate: int
+    ) -> list["torch.Tensor"] | None:
         if self.functionals is None:
             return None
         return [self.functionals.extract(signal, rate) for signal in signals]
 
     def _file_statistics(
-        self, feats: Sequence[torch.Tensor], speaker: str | None
-    ) -> FeatureNormalizer | None:
+        self, feats: Sequence[np.ndarray], speaker: str | None
+    ) -> FeatureStatistics | None:
         if not self.speaker_normalization:
             return None
         if speaker is not None:
             return self._speaker(speaker)
         self._warn_no_speaker()
-        return FeatureNormalizer(feats[0].shape[1]).fit(feats)
+        return FeatureStatistics.fit(feats, feats[0].shape[1])
 
     def _standardized(
-        self, feats: list[torch.Tensor], speaker: str | None, statistics: Any = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, feats: list[np.ndarray], speaker: str | None, statistics: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Padded ``(batch, time, features)`` LLDs (speaker-standardised) and relative lengths."""
         if self.speaker_normalization:
             if statistics is None and speaker is not None:
                 statistics = self._speaker(speaker)
             if statistics is None:
                 self._warn_no_speaker()
-            feats = [
-                (statistics or FeatureNormalizer(f.shape[1]).fit([f]))(f.unsqueeze(0))[0]
-                for f in feats
-            ]
+            feats = [(statistics if statistics is not None
+                      else FeatureStatistics.fit([f], f.shape[1]))(f) for f in feats]
         longest = max(f.shape[0] for f in feats)
-        padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
-        lengths = torch.tensor([f.shape[0] / longest for f in feats])
-        return padded.to(self.device), lengths.to(self.device)
+        padded = np.zeros((len(feats), longest, feats[0].shape[1]), dtype=np.float32)
+        for row, f in zip(padded, feats):
+            row[: f.shape[0]] = f
+        lengths = np.array([f.shape[0] / longest for f in feats], dtype=np.float32)
+        return padded, lengths
+
+    def _on_device(self, padded: np.ndarray, lengths: np.ndarray) -> list["torch.Tensor"]:
+        """Padded features and lengths as tensors on the models' device."""
+        import torch
+
+        return [torch.from_numpy(x).to(self.device) for x in (padded, lengths)]
 
     def _probabilities(
         self,
-        feats: list[torch.Tensor],
+        feats: list[np.ndarray],
         speaker: str | None,
         statistics: Any = None,
-        functionals: list[torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        feats, lengths = self._standardized(feats, speaker, statistics)
+        functionals: list["torch.Tensor"] | None = None,
+    ) -> np.ndarray:
+        """``(batch, classes)`` probabilities: the mean of the folds' softmax."""
+        padded, lengths = self._standardized(feats, speaker, statistics)
         if self.onnx is not None:
-            probs = self.onnx.probabilities(feats.numpy(), lengths.numpy())
-            return _finite(torch.from_numpy(probs), self.folder.path)
-        inputs = self._fold_inputs(feats, lengths, functionals, speaker)
+            return _finite(self.onnx.probabilities(padded, lengths), self.folder.path)
+        import torch
+
+        inputs = self._fold_inputs(*self._on_device(padded, lengths), functionals, speaker)
         with torch.inference_mode():
             probs = [model(*x).float().softmax(dim=-1) for model, x in zip(self.models, inputs)]
-        return _finite(torch.stack(probs).mean(dim=0).cpu(), self.folder.path)
+        return _finite(torch.stack(probs).mean(dim=0).cpu().numpy(), self.folder.path)
 
     def _fold_inputs(
         self,
-        feats: torch.Tensor,
-        lengths: torch.Tensor,
-        functionals: list[torch.Tensor] | None = None,
+        feats: "torch.Tensor",
+        lengths: "torch.Tensor",
+        functionals: list["torch.Tensor"] | None = None,
         speaker: str | None = None,
-    ) -> list[list[torch.Tensor]]:
+    ) -> list[list["torch.Tensor"]]:
         """Each fold model's inputs: its normalised LLDs, lengths (and functionals)."""
+        import torch
+
         # a fusion model's folds each take their own normalised functionals
         extra = ([[x] for x in self.functionals.batch(functionals, speaker)]
                  if self.functionals is not None else [[] for _ in self.models])
@@ -499,21 +535,21 @@ class EmotionRecognizer(PretrainedInterface):
             return [self._cast(norm(feats, lengths), lengths, *more)
                     for norm, more in zip(self.normalizers, extra)]
 
-    def _cast(self, feats: torch.Tensor, lengths: torch.Tensor, *more: torch.Tensor) -> list:
+    def _cast(self, feats: "torch.Tensor", lengths: "torch.Tensor", *more: "torch.Tensor") -> list:
         """The model's inputs in its precision (relative lengths stay fp32)."""
         return [feats.to(self.dtype), lengths, *(x.to(self.dtype) for x in more)]
 
     def _decide(
-        self, out_prob: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+        self, out_prob: "torch.Tensor"
+    ) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor", list[str]]:
         score, index = out_prob.max(dim=-1)
         return out_prob, score, index, [self.labels[i] for i in index.tolist()]
 
-    def _best(self, probs: torch.Tensor) -> tuple[str, float]:
+    def _best(self, probs: np.ndarray) -> tuple[str, float]:
         index = int(probs.argmax())
         return self.labels[index], float(probs[index])
 
-    def _speaker(self, speaker: str) -> FeatureNormalizer:
+    def _speaker(self, speaker: str) -> FeatureStatistics:
         if speaker not in self.speakers:
             enrolled = sorted(self.speakers)
             raise ValueError(f"speaker {speaker!r} is not enrolled; enrolled: {enrolled}")
@@ -529,20 +565,22 @@ class EmotionRecognizer(PretrainedInterface):
             )
 
 
-def _finite(probabilities: torch.Tensor, folder: Path) -> torch.Tensor:
-    if not bool(probabilities.isfinite().all()):
+def _finite(probabilities: np.ndarray, folder: Path) -> np.ndarray:
+    if not np.isfinite(probabilities).all():
         raise InputFileError(folder, "the model gives NaN or infinite probabilities: its "
                              "weights or normaliser statistics are unusable")
     return probabilities
 
 
 def _for_inference(
-    model: torch.nn.Module, device: torch.device, dtype: torch.dtype
-) -> torch.nn.Module:
+    model: "torch.nn.Module", device: "torch.device", dtype: "torch.dtype"
+) -> "torch.nn.Module":
     """A loaded fold model on its device and dtype, DRN batch norms folded into convolutions.
 
     In fp32 on the CPU the DRN weights are also prepacked for oneDNN (``pack_for_cpu``).
     """
+    from speechbrain_drnsa.lobes import DRNEncoder
+
     model.eval()
     for module in model.modules():
         if isinstance(module, DRNEncoder):

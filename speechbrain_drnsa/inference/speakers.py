@@ -10,9 +10,9 @@ from collections.abc import Iterable, Mapping
 from os import PathLike
 from pathlib import Path
 
-import torch
+import numpy as np
 
-from speechbrain_drnsa.features.normalize import FeatureNormalizer
+from speechbrain_drnsa.features.statistics import FeatureStatistics
 from speechbrain_drnsa.io import load_json, write_json_atomic
 
 __all__ = ["AUDIO_SUFFIXES", "audio_files", "is_audio_name", "load_speakers", "save_speakers"]
@@ -52,8 +52,8 @@ def audio_files(files: str | PathLike | Iterable[str | PathLike]) -> list[Path]:
 
 
 def save_speakers(
-    llds: Mapping[str, FeatureNormalizer],
-    functionals: Mapping[str, FeatureNormalizer],
+    llds: Mapping[str, FeatureStatistics],
+    functionals: Mapping[str, FeatureStatistics],
     path: str | PathLike,
 ) -> Path:
     """Write speakers' LLD (and functionals) statistics to a JSON file.
@@ -61,11 +61,11 @@ def save_speakers(
     Example
     -------
     >>> import tempfile
-    >>> stats = {"F1": FeatureNormalizer(2).fit([torch.tensor([[1.0, 2.0], [3.0, 4.0]])])}
+    >>> stats = {"F1": FeatureStatistics.fit([[[1.0, 2.0], [3.0, 4.0]]], num_features=2)}
     >>> path = save_speakers(stats, {}, f"{tempfile.mkdtemp()}/speakers.json")
     >>> llds, functionals = load_speakers(path)
-    >>> llds["F1"].mean, functionals
-    (tensor([2., 3.]), {})
+    >>> llds["F1"].mean.tolist(), llds["F1"].count, functionals
+    ([2.0, 3.0], 2, {})
     """
     data = {
         name: {"llds": _plain(stats), **({"functionals": _plain(functionals[name])}
@@ -77,7 +77,7 @@ def save_speakers(
 
 def load_speakers(
     path: str | PathLike,
-) -> tuple[dict[str, FeatureNormalizer], dict[str, FeatureNormalizer]]:
+) -> tuple[dict[str, FeatureStatistics], dict[str, FeatureStatistics]]:
     """Read what :func:`save_speakers` wrote: LLD and functionals statistics by speaker."""
     llds, functionals = {}, {}
     for name, entry in load_json(path).items():
@@ -87,13 +87,10 @@ def load_speakers(
     return llds, functionals
 
 
-def _plain(stats: FeatureNormalizer) -> dict:
+def _plain(stats: FeatureStatistics) -> dict:
     return {"mean": stats.mean.tolist(), "std": stats.std.tolist(), "count": int(stats.count)}
 
 
-def _normalizer(stats: Mapping) -> FeatureNormalizer:
-    norm = FeatureNormalizer(len(stats["mean"]))
-    norm.mean.copy_(torch.tensor(stats["mean"]))
-    norm.std.copy_(torch.tensor(stats["std"]))
-    norm.count.fill_(int(stats["count"]))
-    return norm
+def _normalizer(stats: Mapping) -> FeatureStatistics:
+    return FeatureStatistics(np.array(stats["mean"], dtype=np.float32),
+                             np.array(stats["std"], dtype=np.float32), int(stats["count"]))

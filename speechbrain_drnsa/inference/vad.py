@@ -4,32 +4,48 @@ Silero VAD (the ``vad`` extra: ``pip install silero-vad``; its weights ship in
 the package, no download) gives a speech probability every 32 ms. Its ONNX
 form runs here, with one ONNX Runtime thread: 145 times faster than real time
 against 83 times for its TorchScript form, at the same memory
-(``benchmarks/bench_vad.py``; docs/inference.md). The file is read in
-blocks of :data:`BLOCK_S` seconds, resampled to 16 kHz block by block, so an
-hour never sits in memory; only the probabilities (110 000 floats an hour) do.
+(``benchmarks/bench_vad.py``; docs/inference.md). The ``silero_vad`` package
+imports torch as it loads, so only its model file is taken from it
+(:func:`load_vad` finds the file without importing the package) and
+:class:`SileroVad` runs it as Silero's ``OnnxWrapper`` does, on numpy frames:
+speech segments cost no torch import. :func:`speech_spans` is Silero's
+``get_speech_timestamps_from_probs`` with its default settings, for the same
+reason. The file is read in blocks of :data:`BLOCK_S` seconds, resampled to
+16 kHz by one libsoxr stream (the package's resampler,
+:mod:`~speechbrain_drnsa.features.resample`), so an hour never sits in
+memory; only the probabilities (110 000 floats an hour) do.
 
 :func:`shape_segments` then merges speech separated by short pauses, splits
 long stretches and widens very short ones (:class:`SegmentLengths`).
 """
 
+import importlib.util
+import itertools
 import math
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
-import torchaudio
+import soxr
 
 from speechbrain_drnsa.errors import InputFileError
+from speechbrain_drnsa.features.resample import QUALITY
 from speechbrain_drnsa.inference.windows import open_audio
 
-__all__ = ["BLOCK_S", "SegmentLengths", "load_vad", "shape_segments", "speech_segments"]
+__all__ = [
+    "BLOCK_S", "SegmentLengths", "SileroVad", "load_vad", "shape_segments", "speech_segments",
+    "speech_spans",
+]
 
 BLOCK_S = 30.0  # seconds read and resampled at a time
 VAD_RATE = 16000
 _FRAME = 512  # Silero's frame at 16 kHz (32 ms)
+_CONTEXT = 64  # samples of the previous frame Silero's model sees before each frame
+# get_speech_timestamps_from_probs's defaults, in 16 kHz samples
+_MIN_SPEECH = VAD_RATE * 250 / 1000
+_MIN_SILENCE = VAD_RATE * 100 / 1000
+_SPEECH_PAD = VAD_RATE * 30 / 1000
 
 
 @dataclass(frozen=True)
@@ -61,28 +77,68 @@ class SegmentLengths:
             raise ValueError(f"need 0 < min_s <= max_s and merge_gap_s >= 0, got {self}")
 
 
-def load_vad() -> Any:
-    """Silero VAD's ONNX model, imported only now (the ``vad`` extra).
+class SileroVad:
+    """Silero VAD's ONNX model on 512-sample 16 kHz frames, its state kept between calls.
+
+    What ``silero_vad.utils_vad.OnnxWrapper`` does at 16 kHz (the previous
+    frame's last 64 samples before each frame, the recurrent state carried
+    over), on numpy arrays, with one ONNX Runtime thread.
+
+    Arguments
+    ---------
+    path : str or PathLike
+        Silero's ``silero_vad.onnx``.
+    """
+
+    def __init__(self, path: str | PathLike):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+        self._rate = np.array(VAD_RATE, dtype=np.int64)
+        self.reset_states()
+
+    def reset_states(self) -> None:
+        """Forget the audio seen so far (call before each file)."""
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._context = np.zeros((1, _CONTEXT), dtype=np.float32)
+
+    def __call__(self, frame: np.ndarray) -> float:
+        """The speech probability of the next ``(512,)`` float32 frame."""
+        x = np.concatenate([self._context, frame.reshape(1, _FRAME)], axis=1)
+        out, self._state = self.session.run(
+            None, {"input": x, "state": self._state, "sr": self._rate}
+        )
+        self._context = x[:, -_CONTEXT:]
+        return float(out[0, 0])
+
+
+def load_vad() -> SileroVad:
+    """Silero VAD's ONNX model from the installed ``silero_vad`` package (the ``vad`` extra).
+
+    The package is located, not imported: importing it imports torch.
 
     Returns
     -------
-    silero_vad.utils_vad.OnnxWrapper
-        Called on 512-sample 16 kHz frames; keeps its state between calls.
+    SileroVad
+        Ready for :func:`speech_segments`.
     """
-    threads = torch.get_num_threads()
-    try:
-        import silero_vad
-    except ImportError:
-        raise ImportError(
-            "speech segments need Silero VAD: pip install 'speechbrain-drnsa[vad]'"
-        ) from None
-    finally:
-        torch.set_num_threads(threads)  # importing silero_vad sets torch to one thread
-    return silero_vad.load_silero_vad(onnx=True)
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("speech segments need Silero VAD: pip install 'speechbrain-drnsa[vad]'")
+    path = Path(spec.submodule_search_locations[0]) / "data" / "silero_vad.onnx"
+    if not path.is_file():
+        raise ImportError(f"the installed silero-vad has no {path.name} (expected at {path}): "
+                          "pip install -U 'speechbrain-drnsa[vad]'")
+    return SileroVad(path)
 
 
 def speech_segments(
-    path: str | PathLike, vad: Any, lengths: SegmentLengths = SegmentLengths()
+    path: str | PathLike, vad: SileroVad, lengths: SegmentLengths = SegmentLengths()
 ) -> tuple[list[tuple[float, float]], float]:
     """A file's speech segments, read block by block.
 
@@ -90,7 +146,7 @@ def speech_segments(
     ---------
     path : str or PathLike
         An audio file (any rate, any channels).
-    vad : OnnxWrapper
+    vad : SileroVad
         From :func:`load_vad`.
     lengths : SegmentLengths
         How segments are merged, split and widened.
@@ -102,15 +158,75 @@ def speech_segments(
     duration_s : float
         The file's length.
     """
-    from silero_vad import get_speech_timestamps_from_probs
-
     probs, samples, duration_s = _speech_probabilities(Path(path), vad)
-    spans = get_speech_timestamps_from_probs(
-        probs, sampling_rate=VAD_RATE, threshold=lengths.threshold,
-        audio_length_samples=samples,
-    )
-    found = [(s["start"] / VAD_RATE, s["end"] / VAD_RATE) for s in spans]
+    spans = speech_spans(probs, lengths.threshold, samples)
+    found = [(start / VAD_RATE, end / VAD_RATE) for start, end in spans]
     return shape_segments(found, lengths, duration_s), duration_s
+
+
+def speech_spans(
+    probs: list[float], threshold: float, num_samples: int
+) -> list[tuple[int, int]]:
+    """Speech from frame probabilities: Silero's ``get_speech_timestamps_from_probs``, defaults.
+
+    Its state machine with its default settings (speech of at least 250 ms,
+    silences of at least 100 ms end it, 30 ms of padding, no longest length)
+    and ``neg_threshold = max(threshold - 0.15, 0.01)``; the package's own
+    function lives in a module that imports torch.
+
+    Arguments
+    ---------
+    probs : list of float
+        The speech probability of each 512-sample frame at 16 kHz.
+    threshold : float
+        Speech starts at a probability of at least this.
+    num_samples : int
+        The signal's length at 16 kHz.
+
+    Returns
+    -------
+    list of (int, int)
+        Start and end of each stretch of speech, in 16 kHz samples.
+
+    Example
+    -------
+    >>> speech_spans([0.1] * 10 + [0.9] * 20 + [0.1] * 10, 0.5, 40 * 512)
+    [(4640, 15840)]
+    """
+    negative = max(threshold - 0.15, 0.01)
+    spans: list[list[float]] = []
+    start, silence_from = None, 0
+    for index, prob in enumerate(probs):
+        sample = _FRAME * index
+        if prob >= threshold:
+            silence_from = 0
+            if start is None:
+                start = sample
+                continue
+        if prob < negative and start is not None:
+            silence_from = silence_from or sample
+            if sample - silence_from < _MIN_SILENCE:
+                continue
+            if silence_from - start > _MIN_SPEECH:
+                spans.append([start, silence_from])
+            start, silence_from = None, 0
+    if start is not None and num_samples - start > _MIN_SPEECH:
+        spans.append([start, num_samples])
+    for index, span in enumerate(spans):  # padding, halved where the next speech is close
+        if index == 0:
+            span[0] = int(max(0, span[0] - _SPEECH_PAD))
+        if index == len(spans) - 1:
+            span[1] = int(min(num_samples, span[1] + _SPEECH_PAD))
+            continue
+        following = spans[index + 1]
+        gap = following[0] - span[1]
+        if gap < 2 * _SPEECH_PAD:
+            span[1] += int(gap // 2)
+            following[0] = int(max(0, following[0] - gap // 2))
+        else:
+            span[1] = int(min(num_samples, span[1] + _SPEECH_PAD))
+            following[0] = int(max(0, following[0] - _SPEECH_PAD))
+    return [(int(start), int(end)) for start, end in spans]
 
 
 def shape_segments(
@@ -159,28 +275,28 @@ def shape_segments(
     return shaped
 
 
-def _speech_probabilities(path: Path, vad: Any) -> tuple[list[float], int, float]:
+def _speech_probabilities(path: Path, vad: SileroVad) -> tuple[list[float], int, float]:
     """Silero's speech probability of every 32 ms frame, the 16 kHz length and the duration."""
     probs: list[float] = []
-    pending = torch.zeros(0)
+    pending = np.zeros(0, dtype=np.float32)
     vad.reset_states()
     with open_audio(path) as stream:
         rate, total = stream.samplerate, stream.frames
-        for block in stream.blocks(blocksize=max(1, round(BLOCK_S * rate)), dtype="float32",
-                                   always_2d=True):
-            if not np.isfinite(block).all():
+        resampler = (soxr.ResampleStream(rate, VAD_RATE, 1, dtype="float32", quality=QUALITY)
+                     if rate != VAD_RATE else None)
+        blocks = stream.blocks(blocksize=max(1, round(BLOCK_S * rate)), dtype="float32",
+                               always_2d=True)
+        for block in itertools.chain(blocks, [None]):  # None: the end, the resampler's last
+            if block is not None and not np.isfinite(block).all():
                 raise InputFileError(path, "contains NaN or infinite samples")
-            mono = torch.from_numpy(block.mean(axis=1, dtype=np.float32))
-            if rate != VAD_RATE:
-                mono = torchaudio.functional.resample(mono, rate, VAD_RATE)
-            pending = torch.cat([pending, mono])
-            usable = pending.numel() // _FRAME * _FRAME
-            probs += _frames(vad, pending[:usable])
+            mono = (block.mean(axis=1, dtype=np.float32) if block is not None
+                    else np.zeros(0, dtype=np.float32))
+            if resampler is not None:
+                mono = resampler.resample_chunk(mono, last=block is None)
+            pending = np.concatenate([pending, mono])
+            usable = pending.size // _FRAME * _FRAME
+            probs += [vad(frame) for frame in pending[:usable].reshape(-1, _FRAME)]
             pending = pending[usable:]
-    if pending.numel():
-        probs += _frames(vad, torch.nn.functional.pad(pending, (0, _FRAME - pending.numel())))
+    if pending.size:
+        probs.append(vad(np.pad(pending, (0, _FRAME - pending.size))))
     return probs, round(total * VAD_RATE / rate), total / rate
-
-
-def _frames(vad: Any, signal: torch.Tensor) -> list[float]:
-    return [float(vad(frame, VAD_RATE)) for frame in signal.split(_FRAME)]

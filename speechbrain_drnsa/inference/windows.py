@@ -13,10 +13,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile
-import torch
 
 from speechbrain_drnsa.features.audio import audio_info
 from speechbrain_drnsa.errors import InputFileError
@@ -35,7 +35,7 @@ class Segment:
     ---------
     start_s, end_s : float
         Its bounds in the file, in seconds.
-    signal : torch.Tensor
+    signal : numpy.ndarray
         ``(samples,)`` mono float32.
     sample_rate : int
         In Hz.
@@ -43,7 +43,7 @@ class Segment:
 
     start_s: float
     end_s: float
-    signal: torch.Tensor
+    signal: np.ndarray
     sample_rate: int
 
 
@@ -163,7 +163,7 @@ def _read(
             raise InputFileError(path, f"truncated: no samples after {start / rate:.2f} s")
         if not np.isfinite(samples).all():
             raise InputFileError(path, "contains NaN or infinite samples")
-        mono = torch.from_numpy(samples.mean(axis=1, dtype=np.float32))
+        mono = samples.mean(axis=1, dtype=np.float32)
         yield Segment(start / rate, (start + samples.shape[0]) / rate, mono, rate)
 
 
@@ -192,13 +192,13 @@ def open_audio(path: str | PathLike) -> soundfile.SoundFile:
 class FileFeatures:
     """A file's features window by window: ``(start_s, end_s, llds, functionals)`` each.
 
-    ``llds`` is ``(frames, features)``; ``functionals`` is a fusion model's
-    ``[(1, size)]`` or None. ``peak`` is the file's largest absolute sample,
+    ``llds`` is a ``(frames, features)`` float32 array; ``functionals`` is a
+    fusion model's ``[(1, size)]`` tensors, or None. ``peak`` is the file's largest absolute sample,
     ``sample_rate`` the file's own rate.
     """
 
     path: str
-    windows: list[tuple[float, float, torch.Tensor, list[torch.Tensor] | None]]
+    windows: list[tuple[float, float, np.ndarray, list[Any] | None]]
     peak: float
     sample_rate: int | None
 
