@@ -579,6 +579,8 @@ def _for_inference(
 
     In fp32 on the CPU the DRN weights are also prepacked for oneDNN (``pack_for_cpu``).
     """
+    import torch
+
     from speechbrain_drnsa.lobes import DRNEncoder
 
     model.eval()
