@@ -17,6 +17,7 @@ from torch import nn
 from speechbrain_drnsa.data.folds import check_protocol
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.perturb import WaveformPerturbation
+from speechbrain_drnsa.training.datamodule import NORMALIZATION_GROUPS
 from speechbrain_drnsa.training.hparams import (
     UnknownKeyError,
     build_model,
@@ -71,6 +72,10 @@ def check_settings(hparams: Mapping[str, Any], path: str | Path) -> None:
         except ValueError as err:
             raise InputFileError(path, f"protocol: {err}") from None
     _check_perturbations(hparams.get("perturbations") or [], path)
+    group = hparams.get("normalization_group")
+    if group is not None and group not in NORMALIZATION_GROUPS:
+        raise InputFileError(path, f"normalization_group must be one of "
+                             f"{', '.join(NORMALIZATION_GROUPS)}, got {group!r}")
     if hparams.get("model_file") is not None and "labels" in hparams:
         _check_model(hparams, path)
 
