@@ -73,6 +73,7 @@ def check_settings(hparams: Mapping[str, Any], path: str | Path) -> None:
             raise InputFileError(path, f"protocol: {err}") from None
     _check_perturbations(hparams.get("perturbations") or [], path)
     group = hparams.get("normalization_group")
+    # null is the speaker (off for fold settings recorded before the option existed)
     if group is not None and group not in NORMALIZATION_GROUPS:
         raise InputFileError(path, f"normalization_group must be one of "
                              f"{', '.join(NORMALIZATION_GROUPS)}, got {group!r}")
