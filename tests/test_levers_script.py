@@ -57,7 +57,7 @@ def test_development_runs_test_savee_only_and_every_lever_once(tmp_path):
             "--functionals=eGeMAPSv02", "--weight_decay=0.0",
         } or arg.startswith("--perturbations=") for arg in extra), extra
     compare = next(call for call in calls if call[0] == "speechbrain-drnsa")
-    assert len([arg for arg in compare if "=results/" in arg]) == 11
+    assert len([arg for arg in compare if "=results/" in arg]) == 19
 
 
 def test_confirmation_runs_the_chosen_system_on_the_other_two_directions(tmp_path):

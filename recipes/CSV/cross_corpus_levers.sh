@@ -53,8 +53,10 @@ svms() {
 case $stage in
 dev)
     R=results/emodb+tess_to_savee
-    svms emodb+tess savee train speaker
-    svms emodb+tess savee corpus
+    for train in emodb+tess emodb tess; do
+        svms $train savee train speaker
+        svms $train savee corpus
+    done
     cross_corpus emodb+tess savee dev_spk
     cross_corpus emodb+tess savee dev_train --speaker_normalization=false
     cross_corpus emodb+tess savee dev_corpus --normalization_group=corpus
@@ -64,11 +66,15 @@ dev)
     cross_corpus emodb savee dev_spk
     cross_corpus tess savee dev_spk
     S=$R/baselines_cross_train+speaker
+    E=results/emodb_to_savee/baselines_cross_train+speaker
+    T=results/tess_to_savee/baselines_cross_train+speaker
     speechbrain-drnsa compare \
         "ComParE_2016 + SVM, per speaker=$S/ComParE_2016_speaker" \
         "ComParE_2016 + SVM, training-part statistics=$S/ComParE_2016_train" \
         "ComParE_2016 + SVM, per corpus=$R/baselines_cross_corpus/ComParE_2016_corpus" \
         "eGeMAPSv02 + SVM, per speaker=$S/eGeMAPSv02_speaker" \
+        "eGeMAPSv02 + SVM, training-part statistics=$S/eGeMAPSv02_train" \
+        "eGeMAPSv02 + SVM, per corpus=$R/baselines_cross_corpus/eGeMAPSv02_corpus" \
         "recommended system (per speaker)=$R/dev_spk/1234" \
         "training-part statistics=$R/dev_train/1234" \
         "per-corpus normalisation=$R/dev_corpus/1234" \
@@ -76,6 +82,12 @@ dev)
         "+ room and noise copies=$R/dev_room_noise/1234" \
         "EmoDB only=results/emodb_to_savee/dev_spk/1234" \
         "TESS only=results/tess_to_savee/dev_spk/1234" \
+        "ComParE_2016 + SVM, per speaker, EmoDB only=$E/ComParE_2016_speaker" \
+        "ComParE_2016 + SVM, per speaker, TESS only=$T/ComParE_2016_speaker" \
+        "ComParE_2016 + SVM, per corpus, EmoDB only=${E/train+speaker/corpus}/ComParE_2016_corpus" \
+        "ComParE_2016 + SVM, per corpus, TESS only=${T/train+speaker/corpus}/ComParE_2016_corpus" \
+        "ComParE_2016 + SVM, training-part statistics, EmoDB only=$E/ComParE_2016_train" \
+        "ComParE_2016 + SVM, training-part statistics, TESS only=$T/ComParE_2016_train" \
         --paired-with "ComParE_2016 + SVM, per speaker" "recommended system (per speaker)" \
         > results/levers_dev.md
     ;;
