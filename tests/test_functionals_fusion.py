@@ -46,10 +46,14 @@ def test_functionals_and_the_model_must_agree(train_tiny, tmp_path, caplog):
     assert not list(tmp_path.rglob("metrics.json"))
 
 
-def test_functionals_and_perturbations_are_refused_before_any_work(train_tiny, tmp_path, caplog):
-    assert train_tiny(tmp_path, "--fold=0", "--functionals=eGeMAPSv02",
-                      "--perturbations=[{speed: 1.1}]") == 2
-    assert "perturbations and functionals cannot be combined" in caplog.text
+def test_a_fusion_model_trains_on_perturbed_copies_with_their_own_functionals(
+    train_tiny, tmp_path, tiny_training_data
+):
+    assert train_tiny(tmp_path, "--fold=0", f"--model_file={FUSION_MODEL}",
+                      "--functionals=eGeMAPSv02", "--perturbations=[{gain_db: -6}]") == 0
+    assert list(tmp_path.rglob("fold_0/metrics.json"))
+    record = json.loads((tiny_training_data["prepared_folder"] / "prepared.json").read_text())
+    assert set(record["features"]) == {"", "functionals", "gain-6dB", "functionals@gain-6dB"}
 
 
 @pytest.fixture(scope="module")

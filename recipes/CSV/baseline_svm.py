@@ -25,7 +25,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from speechbrain_drnsa.baselines.functionals_svm import NORMALISATIONS, run_baselines
+from speechbrain_drnsa.baselines.functionals_svm import (
+    DEFAULT_NORMALISATIONS,
+    NORMALISATIONS,
+    run_baselines,
+)
 from speechbrain_drnsa.data.csv_corpora import (
     add_corpora_options,
     corpora_data_root,
@@ -63,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--feature_sets", nargs="+", choices=sorted(FEATURE_SETS),
                         default=list(FEATURE_SETS))
     parser.add_argument("--normalisations", nargs="+", choices=NORMALISATIONS,
-                        default=list(NORMALISATIONS))
+                        default=list(DEFAULT_NORMALISATIONS),
+                        help="train (inductive), speaker, corpus (several corpora; both "
+                        "transductive)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     output = Path(args.output_folder)

@@ -16,8 +16,12 @@ Two usual forms of standardisation (``normalisation``):
   uses the test speaker's unlabelled features at training time) and it is what
   SER papers commonly report; it removes much of the speaker variation, so
   compare it only with a network given the same per-speaker normalisation.
+- ``"corpus"``: each corpus of a merged manifest standardised with its own
+  statistics over all of its utterances, the tested corpus included. Also
+  transductive, at the level of a corpus: it needs a corpus's unlabelled
+  audio, not its speakers (the network's ``normalization_group: corpus``).
 
-In both forms the SVM is trained on the fold's training and validation parts
+In every form the SVM is trained on the fold's training and validation parts
 together (the speakers that are not tested), with the class weights balanced,
 and its ``C`` is chosen by cross-validation over those training speakers only
 (leave one training speaker out, scored with UA); the test speaker never takes
@@ -49,11 +53,13 @@ from speechbrain_drnsa.results.scores import (
     scores_from_confusion,
 )
 
-__all__ = ["NORMALISATIONS", "run_baselines", "run_svm_baseline"]
+__all__ = ["DEFAULT_NORMALISATIONS", "NORMALISATIONS", "run_baselines", "run_svm_baseline"]
 
 logger = logging.getLogger(__name__)
 
-NORMALISATIONS = ("train", "speaker")
+NORMALISATIONS = ("train", "speaker", "corpus")
+#: What :func:`run_baselines` runs unless told: ``corpus`` only means something for several.
+DEFAULT_NORMALISATIONS = ("train", "speaker")
 
 
 def run_svm_baseline(
@@ -88,7 +94,8 @@ def run_svm_baseline(
     feature_set : str
         ``"eGeMAPSv02"`` or ``"ComParE_2016"``.
     normalisation : str
-        ``"train"`` or ``"speaker"`` (transductive), see the module docstring.
+        ``"train"``, ``"speaker"`` or ``"corpus"`` (both transductive), see the
+        module docstring.
     cache_dir : str or PathLike, optional
         Functionals cache; ``output_folder/../functionals_cache`` if None.
     data_root : str or PathLike, optional
@@ -124,6 +131,11 @@ def run_svm_baseline(
     features = extract_functionals(manifest_path, feature_set, cache_dir, data_root)
     if normalisation == "speaker":
         features = speaker_standardise(features, speakers)
+    elif normalisation == "corpus":
+        if len(by_corpus) != len(ids):
+            raise ValueError(f"{manifest_path}: normalisation 'corpus' needs a manifest of "
+                             "several corpora (a corpus for every utterance)")
+        features = speaker_standardise(features, np.array([by_corpus[utt] for utt in ids]))
 
     reports = {}
     total = np.zeros((len(labels), len(labels)), dtype=int)
@@ -170,7 +182,7 @@ def run_baselines(
     folds_path: str | PathLike,
     output_folder: str | PathLike,
     feature_sets: Sequence[str] = ("eGeMAPSv02", "ComParE_2016"),
-    normalisations: Sequence[str] = NORMALISATIONS,
+    normalisations: Sequence[str] = DEFAULT_NORMALISATIONS,
     cache_dir: str | PathLike | None = None,
     data_root: str | PathLike | None = None,
     c_grid: Sequence[float] = DEFAULT_C_GRID,

@@ -6,11 +6,15 @@ run once before the fold loop). ``setup`` runs on every process: it builds
 SpeechBrain ``DynamicItemDataset`` s for the fold's train, valid and test
 parts, with a pipeline that loads cached features and maps the emotion to its
 index in ``labels``, adds the perturbed copies of the training utterances to
-the training part, and fits the feature normaliser
+the training part (with their own functionals), and fits the feature normaliser
 (:class:`~speechbrain_drnsa.features.normalize.FeatureNormalizer`): each
 speaker's statistics first when it normalises per speaker (on all of the
 fold's utterances of that speaker: transductive), then the fold statistics
-on the training part's original utterances only. The loaders pad with
+on the training part's original utterances only. With
+``normalization_group="corpus"`` the groups the normaliser standardises first
+are the corpora of a merged manifest instead of its speakers (each on all of
+the fold's utterances of that corpus, the tested corpus's included: transductive
+at the level of a corpus, no speaker labels needed). The loaders pad with
 SpeechBrain's ``PaddedBatch`` and batch by length
 (:mod:`speechbrain_drnsa.training.sampler`).
 """
@@ -39,11 +43,14 @@ from speechbrain_drnsa.training.sampler import (
     padded_share,
 )
 
-__all__ = ["SERDataModule"]
+__all__ = ["NORMALIZATION_GROUPS", "SERDataModule"]
 
 logger = logging.getLogger(__name__)
 
 _PARTS = ("train", "valid", "test")
+
+#: What a per-speaker normaliser can group utterances by (a manifest key).
+NORMALIZATION_GROUPS = ("speaker", "corpus")
 
 
 class SERDataModule(pl.LightningDataModule):
@@ -75,6 +82,10 @@ class SERDataModule(pl.LightningDataModule):
     train_on_validation : bool
         Train on the validation utterances too (their normalisation statistics
         included), for a final model whose epochs were chosen on them.
+    normalization_group : str
+        What a per-speaker normaliser's groups are: ``"speaker"``, or
+        ``"corpus"`` (the manifest's ``corpus`` of each utterance). Batches
+        carry each utterance's group as ``speaker``.
 
     Example
     -------
@@ -97,10 +108,14 @@ class SERDataModule(pl.LightningDataModule):
         seed: int = 1234,
         functionals_normalizer: FeatureNormalizer | None = None,
         train_on_validation: bool = False,
+        normalization_group: str = "speaker",
     ):
         super().__init__()
         if (functionals_normalizer is None) != (prepared.functionals is None):
             raise ValueError("functionals need both prepared functionals and their normaliser")
+        if normalization_group not in NORMALIZATION_GROUPS:
+            raise ValueError(f"normalization_group must be one of {', '.join(NORMALIZATION_GROUPS)}"
+                             f", got {normalization_group!r}")
         self.prepared = prepared
         self.functionals_normalizer = functionals_normalizer
         self.fold = fold
@@ -111,6 +126,7 @@ class SERDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.train_on_validation = train_on_validation
+        self.normalization_group = normalization_group
         self.datasets: dict[str, DynamicItemDataset] = {}
         self.frames: dict[str, list[int]] = {}
 
@@ -122,14 +138,17 @@ class SERDataModule(pl.LightningDataModule):
         index = self.prepared.features
         fold = self._load_fold()
         self._check_fold(fold, manifest, index)
+        group_of = self._groups(manifest)
         if self.train_on_validation:
             fold = fold._replace(train=[*fold.train, *fold.valid])
         for part, ids in zip(_PARTS, fold, strict=True):
-            # entry id: (utterance id, the index holding its features)
-            entries = {utt_id: (utt_id, index) for utt_id in ids}
+            # entry id: (utterance id, the indexes holding its features and functionals)
+            entries = {utt_id: (utt_id, index, self.prepared.functionals) for utt_id in ids}
             if part == "train":
                 entries |= {
-                    f"{utt_id}@{name}": (utt_id, copies)
+                    f"{utt_id}@{name}": (
+                        utt_id, copies, self.prepared.perturbed_functionals.get(name)
+                    )
                     for name, copies in self.prepared.perturbed.items()
                     for utt_id in ids
                 }
@@ -137,11 +156,11 @@ class SERDataModule(pl.LightningDataModule):
                 entry_id: {
                     "feats_path": features.path(utt_id),
                     "emo": manifest[utt_id]["emo"],
-                    "speaker": manifest[utt_id]["speaker"],
-                    **({"functionals_path": self.prepared.functionals.path(utt_id)}
+                    "speaker": group_of[utt_id],
+                    **({"functionals_path": (functionals or self.prepared.functionals).path(utt_id)}
                        if self.prepared.functionals is not None else {}),
                 }
-                for entry_id, (utt_id, features) in entries.items()
+                for entry_id, (utt_id, features, functionals) in entries.items()
             }
             dataset = DynamicItemDataset(data)
             dataset.add_dynamic_item(load_features, takes=["feats_path"], provides="feats")
@@ -160,11 +179,11 @@ class SERDataModule(pl.LightningDataModule):
             self.datasets[part] = dataset
             self.frames[part] = [
                 features.frames(utt_id)
-                for utt_id, features in map(entries.get, dataset.data_ids)
+                for utt_id, features, _ in map(entries.get, dataset.data_ids)
             ]
-        self._fit_normalizer(self.normalizer, fold, manifest, index)
+        self._fit_normalizer(self.normalizer, fold, group_of, index)
         if self.functionals_normalizer is not None:
-            self._fit_normalizer(self.functionals_normalizer, fold, manifest,
+            self._fit_normalizer(self.functionals_normalizer, fold, group_of,
                                  self.prepared.functionals)
         logger.info(
             "fold %d of %s: %d train, %d valid, %d test utterances%s",
@@ -236,22 +255,36 @@ class SERDataModule(pl.LightningDataModule):
             even_batches=shuffle,
         )
 
+    def _groups(self, manifest: dict) -> dict[str, str]:
+        """Each utterance's normalisation group: its speaker, or its corpus."""
+        key = self.normalization_group
+        missing = [utt_id for utt_id, entry in manifest.items() if key not in entry]
+        if missing:
+            raise InputFileError(
+                self.prepared.manifest,
+                f"normalization_group {key!r}: utterance {missing[0]} has no {key!r} "
+                "(corpus groups need several corpora merged by the CSV recipe's csv list)",
+            )
+        return {utt_id: str(entry[key]) for utt_id, entry in manifest.items()}
+
     def _fit_normalizer(
-        self, normalizer: FeatureNormalizer, fold: Fold, manifest: dict, index: FeatureIndex
+        self, normalizer: FeatureNormalizer, fold: Fold, group_of: dict[str, str],
+        index: FeatureIndex,
     ) -> None:
         if normalizer.per_speaker:
-            # every utterance of each speaker of the fold, test speakers included (transductive)
-            speakers = {manifest[utt_id]["speaker"] for ids in fold for utt_id in ids}
+            # every utterance of each group of the fold, the tested ones included (transductive)
+            groups = {group_of[utt_id] for ids in fold for utt_id in ids}
             paths = defaultdict(list)
-            for utt_id, entry in manifest.items():
-                if entry["speaker"] in speakers:
-                    paths[entry["speaker"]].append(index.path(utt_id))
-            logger.info("per-speaker normalisation: statistics of %d speakers", len(paths))
-            for speaker, files in paths.items():
-                normalizer.fit_speaker(speaker, map(load_features, files))
+            for utt_id, group in group_of.items():
+                if group in groups:
+                    paths[group].append(index.path(utt_id))
+            logger.info("per-%s normalisation: statistics of %d groups",
+                        self.normalization_group, len(paths))
+            for group, files in paths.items():
+                normalizer.fit_speaker(group, map(load_features, files))
         normalizer.fit(
             (load_features(index.path(utt_id)) for utt_id in fold.train),
-            speakers=[manifest[utt_id]["speaker"] for utt_id in fold.train],
+            speakers=[group_of[utt_id] for utt_id in fold.train],
         )
 
     def _load_fold(self) -> Fold:

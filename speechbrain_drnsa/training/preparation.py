@@ -4,7 +4,8 @@ As in SpeechBrain recipes, the corpus is prepared before any training: the
 recipe's ``prepare`` function writes the manifest and the fold file of the
 protocol, then the feature cache is filled and indexed
 (:func:`~speechbrain_drnsa.features.cache.index_features`) for the original
-audio and for each waveform perturbation of the training copies. The number
+audio and for each waveform perturbation of the training copies (their LLDs,
+and their functionals when the experiment fuses functionals). The number
 of folds is known from then on.
 
 Only the main process (global rank 0, as Lightning reads it from the
@@ -31,7 +32,11 @@ from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.cache import FeatureIndex, index_features
 from speechbrain_drnsa.features.functionals import OpenSmileFunctionals
 from speechbrain_drnsa.features.lld_sets import frame_extractor
-from speechbrain_drnsa.features.perturb import PerturbedLLD, WaveformPerturbation
+from speechbrain_drnsa.features.perturb import (
+    PerturbedFunctionals,
+    PerturbedLLD,
+    WaveformPerturbation,
+)
 from speechbrain_drnsa.features.ssl import SSLSettings
 from speechbrain_drnsa.io import load_json, write_json_atomic
 
@@ -62,6 +67,9 @@ class PreparedData:
     functionals : FeatureIndex, optional
         Cached utterance functionals (``(1, features)`` each), when the
         experiment asks for them (``functionals: eGeMAPSv02``).
+    perturbed_functionals : dict of str to FeatureIndex
+        Cached functionals of each perturbed copy, by perturbation name
+        (with functionals and perturbations both).
 
     Example
     -------
@@ -75,6 +83,7 @@ class PreparedData:
     features: FeatureIndex
     perturbed: dict[str, FeatureIndex] = field(default_factory=dict)
     functionals: FeatureIndex | None = None
+    perturbed_functionals: dict[str, FeatureIndex] = field(default_factory=dict)
 
     @property
     def num_folds(self) -> int:
@@ -133,11 +142,6 @@ def prepare_experiment(hparams: Mapping[str, Any]) -> PreparedData:
     """
     save_folder = Path(hparams["prepared_folder"])
     perturbations = perturbations_of(hparams)
-    if perturbations and hparams.get("functionals"):
-        raise InputFileError(
-            save_folder, "perturbations and functionals cannot be combined yet: "
-            "the perturbed training copies have no functionals of their own"
-        )
     if perturbations and hparams.get("frame_features"):
         raise InputFileError(
             save_folder, "perturbations are extracted as the paper's 17 LLDs only: "
@@ -172,14 +176,17 @@ def _prepare(
         "data_root": hparams.get("data_folder"),
         "jobs": hparams.get("extraction_jobs", 1),
     }
+    folds = folds_file(save_folder, hparams["protocol"])
+    # perturbed copies only of the utterances a fold trains on (never of a tested corpus)
+    trained = _training_manifest(manifest, folds, save_folder) if perturbations else manifest
     return PreparedData(
         manifest=manifest,
-        folds=folds_file(save_folder, hparams["protocol"]),
+        folds=folds,
         features=index_features(
             manifest, extractor=_frame_extractor(hparams), **index
         ),
         perturbed={
-            p.name: index_features(manifest, extractor=PerturbedLLD(p), **index)
+            p.name: index_features(trained, extractor=PerturbedLLD(p), **index)
             for p in perturbations
         },
         functionals=(
@@ -187,7 +194,20 @@ def _prepare(
                            **index)
             if hparams.get("functionals") else None
         ),
+        perturbed_functionals={
+            p.name: index_features(
+                trained, extractor=PerturbedFunctionals(p, hparams["functionals"]), **index
+            )
+            for p in (perturbations if hparams.get("functionals") else ())
+        },
     )
+
+
+def _training_manifest(manifest: Path, folds: Path, save_folder: Path) -> Path:
+    """The manifest's utterances that some fold trains or validates on, written beside it."""
+    used = {utt_id for fold in load_folds(folds) for utt_id in (*fold.train, *fold.valid)}
+    entries = {utt_id: entry for utt_id, entry in load_json(manifest).items() if utt_id in used}
+    return write_json_atomic(entries, save_folder / f"{manifest.stem}_trained.json")
 
 
 def _signature(hparams: Mapping[str, Any], perturbations: Sequence[WaveformPerturbation]) -> str:
@@ -214,6 +234,8 @@ def _write_record(save_folder: Path, signature: str, prepared: PreparedData) -> 
     indexes = {"": prepared.features, **prepared.perturbed}
     if prepared.functionals is not None:
         indexes["functionals"] = prepared.functionals
+    indexes |= {f"functionals@{name}": index
+                for name, index in prepared.perturbed_functionals.items()}
     paths = {
         name: str(index.save(save_folder / f"features{'@' + name if name else ''}.json"))
         for name, index in indexes.items()
@@ -238,12 +260,17 @@ def _wait_for_record(save_folder: Path, signature: str) -> PreparedData:
         time.sleep(1.0)
     record = load_json(path)
     features = {name: FeatureIndex.load(p) for name, p in record["features"].items()}
+    perturbed_functionals = {
+        name.removeprefix("functionals@"): features.pop(name)
+        for name in list(features) if name.startswith("functionals@")
+    }
     return PreparedData(
         manifest=Path(record["manifest"]),
         folds=Path(record["folds"]),
         features=features.pop(""),
         functionals=features.pop("functionals", None),
         perturbed=features,
+        perturbed_functionals=perturbed_functionals,
     )
 
 

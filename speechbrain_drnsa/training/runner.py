@@ -29,9 +29,10 @@ The hparams are a plain mapping (from the recipe yaml) with these keys:
     Settings of :class:`~speechbrain_drnsa.training.module.SERModule`.
 ``batch_size``, ``max_batch_frames``, ``num_workers``
     Loader settings of :class:`~speechbrain_drnsa.training.datamodule.SERDataModule`.
-``speaker_normalization``
+``speaker_normalization``, ``normalization_group``
     Standardise each utterance with its speaker's statistics first
-    (:class:`~speechbrain_drnsa.features.normalize.FeatureNormalizer`).
+    (:class:`~speechbrain_drnsa.features.normalize.FeatureNormalizer`), or its
+    corpus's with ``normalization_group: corpus``.
 ``functionals``
     ``eGeMAPSv02`` or ``ComParE_2016``: the utterances' functionals, normalised
     like the LLDs, go to the model as a third input (a model yaml such as

@@ -119,6 +119,7 @@ def build_fold(
         seed=hparams["seed"],
         functionals_normalizer=functionals_normalizer,
         train_on_validation=train_on_validation,
+        normalization_group=hparams.get("normalization_group") or "speaker",
     )
     return module, data
 

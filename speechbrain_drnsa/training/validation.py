@@ -18,6 +18,7 @@ from speechbrain_drnsa.data.folds import check_protocol
 from speechbrain_drnsa.errors import InputFileError
 from speechbrain_drnsa.features.perturb import WaveformPerturbation
 from speechbrain_drnsa.features.ssl import SSLSettings
+from speechbrain_drnsa.training.datamodule import NORMALIZATION_GROUPS
 from speechbrain_drnsa.training.hparams import (
     UnknownKeyError,
     build_model,
@@ -76,6 +77,11 @@ def check_settings(hparams: Mapping[str, Any], path: str | Path) -> None:
         SSLSettings.from_hparams(hparams)
     except ValueError as err:
         raise InputFileError(path, str(err)) from None
+    group = hparams.get("normalization_group")
+    # null is the speaker (off for fold settings recorded before the option existed)
+    if group is not None and group not in NORMALIZATION_GROUPS:
+        raise InputFileError(path, f"normalization_group must be one of "
+                             f"{', '.join(NORMALIZATION_GROUPS)}, got {group!r}")
     if hparams.get("model_file") is not None and "labels" in hparams:
         _check_model(hparams, path)
 
