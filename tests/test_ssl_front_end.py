@@ -270,7 +270,8 @@ def test_fine_tuning_trains_the_ssl_model_from_the_cached_waveform(
     from speechbrain_drnsa.inference import export
 
     assert train_ssl(tmp_path, f"--ssl_source={tiny_wav2vec2}", "--ssl_freeze=false",
-                     "--ssl_layer=weighted", "--max_epochs=2", "--batch_size=4") == 0
+                     "--ssl_layer=weighted", "--max_epochs=2", "--batch_size=4",
+                     "--precision=bf16-mixed") == 0  # as on a GPU, here on the CPU
     fold = tmp_path / "wavlm_drn_mhsa" / "1234" / "fold_0"
     state = torch.load(fold / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     # SpeechBrain's WeightedSSLModel: its layer weights and the transformer both trained
