@@ -2,6 +2,7 @@
 
 import functools
 import importlib.util
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -131,3 +132,17 @@ def tiny_model_folder(train_tiny, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny_model")
     assert train_tiny(root, "--fold=0", "--max_epochs=1") == 0
     return export(root / "drn_mhsa" / "1234", root / "model")
+
+
+@pytest.fixture(scope="session")
+def per_speaker_copy() -> Callable[[Path, Path], Path]:
+    """Copy a model folder to a new place, switched to per-speaker normalisation."""
+
+    def copy(source: Path, destination: Path) -> Path:
+        shutil.copytree(source, destination)
+        config = destination / "hyperparams.yaml"
+        config.write_text(config.read_text().replace("speaker_normalization: false",
+                                                     "speaker_normalization: true"))
+        return destination
+
+    return copy

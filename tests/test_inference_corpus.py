@@ -3,7 +3,6 @@
 import csv
 import io
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,8 @@ SPEAKERS = ("Ses01F", "Ses01M", "Ses02F")
 
 
 @pytest.fixture(scope="module")
-def per_speaker_folder(tiny_model_folder, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("per_speaker") / "model"
-    shutil.copytree(tiny_model_folder, folder)
-    config = folder / "hyperparams.yaml"
-    config.write_text(config.read_text().replace("speaker_normalization: false",
-                                                 "speaker_normalization: true"))
-    return folder
+def per_speaker_folder(tiny_model_folder, tmp_path_factory, per_speaker_copy) -> Path:
+    return per_speaker_copy(tiny_model_folder, tmp_path_factory.mktemp("per_speaker") / "model")
 
 
 def _speaker_files(demo_corpus: Path) -> dict[str, list[Path]]:

@@ -158,12 +158,10 @@ def test_long_file_is_read_window_by_window(recognizer, tmp_path, monkeypatch):
     assert torch.allclose(mean, torch.tensor(result.probabilities))
 
 
-def test_enrolment_for_a_per_speaker_model(model_folder, tmp_path, demo_corpus, caplog):
-    per_speaker = tmp_path / "model"
-    shutil.copytree(model_folder, per_speaker)
-    config = per_speaker / "hyperparams.yaml"
-    config.write_text(config.read_text().replace("speaker_normalization: false",
-                                                 "speaker_normalization: true"))
+def test_enrolment_for_a_per_speaker_model(
+    model_folder, tmp_path, demo_corpus, caplog, per_speaker_copy
+):
+    per_speaker = per_speaker_copy(model_folder, tmp_path / "model")
     recognizer = EmotionRecognizer.from_hparams(per_speaker)
     wavs = sorted(demo_corpus.rglob("*.wav"))[:3]
     own = recognizer.classify_file(wavs[0])[0]

@@ -11,7 +11,6 @@ torchaudio's deltas, and the ``onnx`` package's view of external tensor data.
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,13 +45,9 @@ PROBE = (
 
 
 @pytest.fixture(scope="module")
-def onnx_folder(tiny_model_folder, tmp_path_factory) -> Path:
+def onnx_folder(tiny_model_folder, tmp_path_factory, per_speaker_copy) -> Path:
     """The tiny model, per speaker (each file's or speaker's statistics first), with model.onnx."""
-    folder = tmp_path_factory.mktemp("torch_free") / "model"
-    shutil.copytree(tiny_model_folder, folder)
-    config = folder / "hyperparams.yaml"
-    config.write_text(config.read_text().replace("speaker_normalization: false",
-                                                 "speaker_normalization: true"))
+    folder = per_speaker_copy(tiny_model_folder, tmp_path_factory.mktemp("torch_free") / "model")
     export_onnx(load_model_folder(folder))
     return folder
 
